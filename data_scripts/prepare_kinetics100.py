@@ -1,0 +1,17 @@
+"""Prepare kinetics100 (standard few-shot split) from its raw download into lga's layout.
+
+Usage: python data_scripts/prepare_kinetics100.py --raw PATH [PATH ...] --out DIR [--workers N] ...
+(run with --help for every option; the same as `python -m lga prepare kinetics100 ...`).
+"""
+
+import sys
+from pathlib import Path
+
+try:
+    from lga.data.prepare import main
+except ImportError:  # run from a checkout without installing the package
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from lga.data.prepare import main
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:], dataset="kinetics100"))

@@ -1,0 +1,17 @@
+"""Prepare ucf101 (standard few-shot split) from its raw download into lga's layout.
+
+Usage: python data_scripts/prepare_ucf101.py --raw PATH [PATH ...] --out DIR [--workers N] ...
+(run with --help for every option; the same as `python -m lga prepare ucf101 ...`).
+"""
+
+import sys
+from pathlib import Path
+
+try:
+    from lga.data.prepare import main
+except ImportError:  # run from a checkout without installing the package
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from lga.data.prepare import main
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:], dataset="ucf101"))

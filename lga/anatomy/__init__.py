@@ -1,0 +1,1 @@
+"""Text anatomy (LLM descriptions of action phases) and visual anatomy (temporal phases)."""

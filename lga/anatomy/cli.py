@@ -1,0 +1,221 @@
+"""``python -m lga anatomy``: generate (or copy) text anatomy into an ``lga-anatomy/1`` file.
+
+Examples::
+
+    # a local chat model, classes from the shared split tables
+    python -m lga anatomy --dataset hmdb51 --classes ../shared/splits/hmdb51 \\
+        --backend transformers --model Qwen/Qwen2.5-7B-Instruct --out runs/anatomy/hmdb51.json
+
+    # an OpenAI-compatible server (the key is read from $OPENAI_API_KEY, or --api-key-env VAR)
+    python -m lga anatomy --labels my_labels.txt --backend openai --model gpt-4o-mini \\
+        --base-url https://api.openai.com/v1 --out my_anatomy.json
+
+    # copy the shipped anatomy of a prepared dataset's classes
+    python -m lga anatomy --dataset ssv2_full --root data/ssv2_full --backend cache --out a.json
+
+Class names come from ``--labels FILE`` (one label per line, or ``class_name<TAB>label``), or,
+with ``--dataset NAME``, from ``--classes`` (a ``classes_*.tsv`` of the shared split folder, a
+prepared root's ``classes.tsv``, or a folder holding them; repeatable) or ``--root`` (a prepared
+dataset). With ``--backend cache`` and no class list, every class of the source file is copied.
+Classes named ``(unknown)`` (SSv2-Full val) are skipped and reported. The run resumes: classes
+already in ``--out`` are not asked again. Exit status: 0 all covered, 1 some failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+
+from .names import humanize_label, strip_name_markers
+
+__all__ = ["main", "add_arguments", "run", "read_class_table", "read_label_file"]
+
+UNKNOWN_CLASS = "(unknown)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the ``anatomy`` command's options to ``parser`` (for embedding as a sub-command)."""
+    src = parser.add_argument_group("classes")
+    src.add_argument("--dataset", help="dataset name (hmdb51, ucf101, kinetics100, ssv2_small, "
+                                       "ssv2_full, atomic_actions, or any name)")
+    src.add_argument("--labels", type=Path, help="file with one label per line (or class<TAB>label)")
+    src.add_argument("--classes", type=Path, action="append", default=[],
+                     help="classes TSV (shared split table or prepared classes.tsv) or a folder of "
+                          "them; repeatable")
+    src.add_argument("--root", type=Path, help="a prepared dataset root (reads its classes.tsv)")
+    be = parser.add_argument_group("backend")
+    be.add_argument("--backend", choices=("transformers", "openai", "cache"), required=True)
+    be.add_argument("--model", help="model name or path (transformers, openai)")
+    be.add_argument("--base-url", default="https://api.openai.com/v1", help="openai: API root URL")
+    be.add_argument("--api-key-env", default="OPENAI_API_KEY",
+                    help="openai: environment variable holding the API key (may be unset)")
+    be.add_argument("--source", help="cache: anatomy file, prepared root or shipped dataset to copy "
+                                     "from (default: the shipped file of --dataset)")
+    be.add_argument("--device", help="transformers: cuda, cpu, ... (default: cuda if available)")
+    be.add_argument("--dtype", default="auto", help="transformers: auto, bfloat16, float16, float32")
+    be.add_argument("--batch-size", type=int, default=8, help="transformers: labels per batch")
+    be.add_argument("--max-new-tokens", type=int, default=512)
+    be.add_argument("--timeout", type=float, default=60.0, help="openai: seconds per request")
+    be.add_argument("--max-retries", type=int, default=4, help="openai: retries on 429/5xx/timeout")
+    be.add_argument("--local-files-only", action="store_true", help="transformers: no downloads")
+    gen = parser.add_argument_group("generation")
+    gen.add_argument("--out", type=Path, required=True, help="anatomy JSON to write (resumed if present)")
+    gen.add_argument("--num-steps", type=int, default=3)
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--retries", type=int, default=2, help="re-asks after an unparsable answer")
+    gen.add_argument("--dataset-hint", help="one sentence about the videos (default: by --dataset)")
+    gen.add_argument("--zero-shot", action="store_true", help="no worked examples in the prompt")
+    gen.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m lga anatomy", description=__doc__.split("\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    return add_arguments(parser)
+
+
+# ----------------------------------------------------------------------------------------------
+# class lists
+
+
+def read_class_table(path: str | Path) -> tuple[dict[str, str], list[str]]:
+    """Read a class table into ``({class_name: label}, skipped)``.
+
+    Accepts the shared split tables (``label_index class_name clipfsar_text_name n_videos``; the
+    CLIP-FSAR text is the label when present) and a prepared root's ``classes.tsv``
+    (``split label_index class_dir class_name``). A folder reads every ``classes*.tsv`` in it.
+    ``skipped`` lists rows named ``(unknown)``, as ``"<file>:<line>"``; markers such as
+    ``(inferred)`` are stripped from names.
+    """
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(path.glob("classes*.tsv"))
+        if not files:
+            raise FileNotFoundError(f"no classes*.tsv in folder {path}")
+        items: dict[str, str] = {}
+        skipped: list[str] = []
+        for f in files:
+            more, skip = read_class_table(f)
+            items.update({k: v for k, v in more.items() if k not in items})
+            skipped += skip
+        return items, skipped
+    if not path.is_file():
+        raise FileNotFoundError(f"no class table {path}")
+    items, skipped = {}, []
+    with open(path, encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f, delimiter="\t")
+        fields = reader.fieldnames or []
+        if "class_name" not in fields:
+            raise ValueError(f"{path}: header has no 'class_name' column (got {fields})")
+        for n, row in enumerate(reader, 2):
+            name = strip_name_markers(row.get("class_name") or "")
+            if not name:
+                raise ValueError(f"{path}:{n}: empty field 'class_name'")
+            if name == UNKNOWN_CLASS:
+                skipped.append(f"{path}:{n}")
+                continue
+            text = (row.get("clipfsar_text_name") or "").strip()
+            items.setdefault(name, text if text and text != "-" else humanize_label(name))
+    return items, skipped
+
+
+def read_label_file(path: str | Path) -> dict[str, str]:
+    """One label per line (blank lines and ``#`` comments skipped), or ``class_name<TAB>label``."""
+    path = Path(path)
+    items: dict[str, str] = {}
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, _, label = line.partition("\t")
+        name, label = name.strip(), (label.strip() or name.strip())
+        if not name:
+            raise ValueError(f"{path}:{n}: empty class name")
+        items.setdefault(name, label)
+    return items
+
+
+def _class_items(args) -> tuple[dict[str, str], list[str]]:
+    if args.labels:
+        return read_label_file(args.labels), []
+    items: dict[str, str] = {}
+    skipped: list[str] = []
+    sources = list(args.classes) + ([args.root / "classes.tsv"] if args.root else [])
+    for source in sources:
+        more, skip = read_class_table(source)
+        items.update({k: v for k, v in more.items() if k not in items})
+        skipped += skip
+    return items, skipped
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def _backend(args):
+    from .backends import make_backend
+
+    if args.backend == "cache":
+        source = args.source or args.dataset
+        if not source:
+            raise SystemExit("error: --backend cache needs --source or --dataset")
+        return make_backend("cache", source=source)
+    if not args.model:
+        raise SystemExit(f"error: --backend {args.backend} needs --model")
+    if args.backend == "openai":
+        return make_backend("openai", model=args.model, base_url=args.base_url,
+                            api_key_env=args.api_key_env, timeout_s=args.timeout,
+                            max_retries=args.max_retries, max_tokens=args.max_new_tokens,
+                            seed=args.seed)
+    return make_backend("transformers", model=args.model, device=args.device, dtype=args.dtype,
+                        batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
+                        seed=args.seed, local_files_only=args.local_files_only)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the command on parsed arguments; returns the exit status."""
+    from .backends import generate_anatomy
+    from .prompts import DATASET_HINTS, PromptSpec
+    from .quality import check_anatomy
+
+    if not args.labels and not args.dataset:
+        raise SystemExit("error: give --dataset NAME or --labels FILE")
+    if args.dataset and not args.labels and not args.classes and not args.root \
+            and args.backend != "cache":
+        raise SystemExit("error: --dataset needs --classes FILE or --root DIR for its class names")
+    items, skipped = _class_items(args)
+    backend = _backend(args)
+    if not items and args.backend == "cache":
+        items = {name: entry.label for name, entry in backend.anatomy.classes.items()}
+    if not items:
+        raise SystemExit("error: no classes to describe")
+    for where in skipped:
+        print(f"skipped a class named {UNKNOWN_CLASS!r} at {where}", file=sys.stderr)
+    hint = args.dataset_hint or DATASET_HINTS.get(args.dataset or "")
+    spec = PromptSpec(num_steps=args.num_steps, dataset_hint=hint,
+                      examples=() if args.zero_shot else None)
+    report = generate_anatomy(items, backend, args.out, num_steps=args.num_steps,
+                              retries_on_parse_error=args.retries, spec=spec, dataset=args.dataset,
+                              progress=not args.no_progress)
+    print(report.summary())
+    if skipped:
+        print(f"  not covered: {len(skipped)} class(es) named {UNKNOWN_CLASS!r} (see above)")
+    if args.out.exists():
+        quality = check_anatomy(args.out, classes=list(items), num_steps=args.num_steps)
+        print(quality.summary())
+    print(f"wrote {args.out}")
+    return 1 if report.failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: ``main(["--dataset", "hmdb51", ...])`` (a leading ``"anatomy"`` is ignored)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["anatomy"]:
+        argv = argv[1:]
+    return run(build_parser().parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

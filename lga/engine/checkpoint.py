@@ -1,0 +1,195 @@
+"""Checkpoints: one safetensors file per checkpoint, written atomically, read without unpickling.
+
+A checkpoint holds the model's tensors (``model/<name>``), the optimizer's tensors
+(``optim/<param index>/<key>``), the RNG states of torch (and CUDA) and numpy as tensors, and
+everything else (step, best validation score, scheduler, python RNG, optimizer hyper-parameters,
+the resolved config) as JSON in the safetensors metadata. The file is written to a temporary name
+in the same folder, flushed to disk, then renamed over the old one: a crash mid-write leaves the
+previous checkpoint intact. Nothing here calls ``torch.load``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file
+from safetensors.torch import save as st_save
+
+FORMAT = "lga-checkpoint/1"
+
+
+def _enc(x):
+    """JSON-encode with tuples kept as tuples."""
+    if isinstance(x, tuple):
+        return {"__tuple__": [_enc(v) for v in x]}
+    if isinstance(x, list):
+        return [_enc(v) for v in x]
+    if isinstance(x, dict):
+        return {str(k): _enc(v) for k, v in x.items()}
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (np.floating,)):
+        return float(x)
+    if isinstance(x, float) and not np.isfinite(x):
+        return {"__float__": repr(x)}
+    return x
+
+
+def _dec(x):
+    if isinstance(x, dict):
+        if set(x) == {"__tuple__"}:
+            return tuple(_dec(v) for v in x["__tuple__"])
+        if set(x) == {"__float__"}:
+            return float(x["__float__"])
+        return {k: _dec(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_dec(v) for v in x]
+    return x
+
+
+def rng_state() -> tuple[dict, dict]:
+    """(tensors, json) of the python, numpy and torch (CPU and CUDA) global RNGs."""
+    tensors = {"rng/torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng/cuda/{i}"] = s
+    np_state = np.random.get_state(legacy=False)
+    tensors["rng/numpy_key"] = torch.from_numpy(np_state["state"]["key"].astype(np.int64))
+    meta = {"python": random.getstate(), "numpy": {"bit_generator": np_state["bit_generator"],
+                                                   "pos": int(np_state["state"]["pos"]),
+                                                   "has_gauss": int(np_state["has_gauss"]),
+                                                   "gauss": float(np_state["gauss"])}}
+    return tensors, meta
+
+
+def set_rng_state(tensors: dict, meta: dict) -> None:
+    random.setstate(meta["python"])
+    n = meta["numpy"]
+    np.random.set_state({"bit_generator": n["bit_generator"],
+                         "state": {"key": tensors["rng/numpy_key"].numpy().astype(np.uint32), "pos": n["pos"]},
+                         "has_gauss": n["has_gauss"], "gauss": n["gauss"]})
+    torch.set_rng_state(tensors["rng/torch"])
+    cuda = sorted((k for k in tensors if k.startswith("rng/cuda/")), key=lambda k: int(k.rsplit("/", 1)[1]))
+    if cuda and torch.cuda.is_available():
+        states = [tensors[k] for k in cuda][:torch.cuda.device_count()]
+        torch.cuda.set_rng_state_all(states)
+
+
+def optimizer_to_flat(opt: torch.optim.Optimizer) -> tuple[dict, dict]:
+    sd = opt.state_dict()
+    tensors, state_json = {}, {}
+    for pid, st in sd["state"].items():
+        for k, v in st.items():
+            if torch.is_tensor(v):
+                tensors[f"optim/{pid}/{k}"] = v
+            else:
+                state_json.setdefault(str(pid), {})[k] = v
+    return tensors, {"param_groups": sd["param_groups"], "state": state_json}
+
+
+def optimizer_from_flat(tensors: dict, meta: dict) -> dict:
+    state: dict = {}
+    for key, v in tensors.items():
+        if key.startswith("optim/"):
+            _, pid, k = key.split("/", 2)
+            state.setdefault(int(pid), {})[k] = v
+    for pid, extra in meta.get("state", {}).items():
+        state.setdefault(int(pid), {}).update(extra)
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    try:  # make the rename durable
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+
+
+def save_checkpoint(path, model: torch.nn.Module, meta: dict, optimizer=None, extra_tensors=None,
+                    with_rng: bool = True) -> Path:
+    """Write a checkpoint atomically. ``meta`` (JSON-able) goes into the file's metadata."""
+    path = Path(path)
+    tensors = {f"model/{k}": v.detach() for k, v in model.state_dict().items()}
+    meta = dict(meta)
+    meta["format"] = FORMAT
+    if optimizer is not None:
+        t, m = optimizer_to_flat(optimizer)
+        tensors.update(t)
+        meta["optimizer"] = m
+    if with_rng:
+        t, m = rng_state()
+        tensors.update(t)
+        meta["rng"] = m
+    tensors.update(extra_tensors or {})
+    # safetensors wants contiguous CPU tensors that share no memory
+    tensors = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in tensors.items()}
+    data = st_save(tensors, metadata={"lga": json.dumps(_enc(meta))})
+    _atomic_write_bytes(path, data)
+    return path
+
+
+def read_checkpoint(path) -> tuple[dict, dict]:
+    """``(tensors, meta)`` of a checkpoint file (no unpickling)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint {path}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            md = f.metadata() or {}
+        tensors = load_file(str(path))
+    except Exception as e:  # safetensors raises its own error types
+        raise ValueError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e})") from e
+    if "lga" not in md:
+        raise ValueError(f"{path}: a safetensors file without lga metadata (not an lga checkpoint)")
+    meta = _dec(json.loads(md["lga"]))
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{path}: checkpoint format {meta.get('format')!r}, expected {FORMAT!r}")
+    return tensors, meta
+
+
+def model_state(tensors: dict) -> dict:
+    return {k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")}
+
+
+def load_model_weights(path, model: torch.nn.Module, strict: bool = True) -> dict:
+    """Load the model tensors of a checkpoint into ``model``; return the checkpoint's metadata."""
+    tensors, meta = read_checkpoint(path)
+    model.load_state_dict(model_state(tensors), strict=strict)
+    return meta
+
+
+def file_hash(path, chunk: int = 1 << 20) -> str:
+    """sha256 of a file (the key of cached features)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(chunk)
+            if not b:
+                break
+            h.update(b)
+    return h.hexdigest()

@@ -1,0 +1,1 @@
+"""Backbones, fusion, matching, the LGA model and its baselines."""

@@ -1,0 +1,367 @@
+"""LGA: Language-Guided Action Anatomy (Qian et al., ICCV 2025) as a few-shot head.
+
+The head follows the small-head interface of :mod:`lga.models.baselines`::
+
+    head = LGA(dim=512)                                           # LGAConfig() = full LGA
+    logits = head(support [E,N*K,T,D], support_labels [E,N*K], query [E,N*Q,T,D], n_way,
+                  class_text=[E,N,L,D], label_text=[E,N,D])        # -> [E,N*Q,N] (log-probabilities)
+    loss, logits = head.loss(support, support_labels, query, query_labels, n_way, **text)
+
+What happens, per episode (symbols of PAPER.md; every step is a switch of :class:`LGAConfig`):
+
+1. **Visual anatomy.** Support and query frame features f_1..f_T are cut into L phases
+   (``segmenter``: CLUSTER-Segment by default, :mod:`lga.anatomy.visual`), each widened by
+   ``overlap`` boundary frames, and mean-pooled into phase features f_{S_i}. With
+   ``use_visual_anatomy=False`` the video is not segmented: ``plain_phases="whole"`` makes it one
+   phase (all frames), ``"uniform"`` cuts it into L equal parts with no overlap (the paper's "HARD",
+   the content-blind way to give L step texts something to attach to).
+2. **Text anatomy + fine-grained fusion.** With ``use_text_anatomy``, each *support* video's phases
+   attend to each other guided by its class's step texts (:class:`lga.models.fusion.PhaseFusion`,
+   ``Q_i = t_i + f_{S_i}``); queries, which have no label, go through the same layer without text
+   (``query_text="none"``) or with the episode-mean text (``"shared"``). A one-phase video gets the
+   mean of the L step texts. Without text anatomy there is no fusion (nothing to fuse).
+3. **Video-video matching** (``use_video_video``), distance -> logits ``-d / vv_temperature``:
+
+   * ``vv_metric="frames"`` (default): AB-MHM over *frames*. Fused phase features are phase-level
+     vectors while AB-MHM compares frame sets, so the fused feature enters each phase's frames as
+     a residual: frame t of phase i becomes ``f_t + (f~_i - f_{S_i})``, i.e. the phase mean is
+     swapped for the fused phase (``f~_i`` rescaled to the norm of ``f_{S_i}``, because the fusion
+     ends with a LayerNorm whose scale is not CLIP's), and each frame keeps its own deviation from
+     the mean. Phase i of the query is compared with phase i of a support by Bi-MHM (a frame in
+     the overlap of two phases carries each phase's residual in that phase's comparison) and the
+     L terms are summed. Without fusion this is exactly :func:`lga.models.matching.ab_mhm_distance`.
+     Frame sets of different shots cannot be averaged, so each support video is scored and the K
+     distances of a class are averaged (as OTAM/TRX heads do).
+   * ``vv_metric="phases"``: phase-level matching, ``d = sum_i (1 - cos(q~_i, p_i))`` where the
+     prototype p_i is the mean over the K shots of the (L2-normalised) fused support phase i.
+     Cheaper, uses the paper's per-phase prototypes directly, and ignores the frames inside phases.
+
+4. **Video-text matching** (``use_video_text``): each query phase (mean-pooled CLIP features,
+   ``vt_features="pooled"``, which live in the text space; or the fused ones) against the same
+   step of each class's text anatomy, cosine averaged over phases -> logits ``cos / vt_temperature``.
+   Without text anatomy, the whole (mean-pooled) query is compared with the class's ``label_text``.
+5. **Fusion of the branches** at inference: ``p ~ p_vv^alpha * p_vt^(1-alpha)``; ``forward`` returns
+   these log-probabilities (or one branch's logits when the other is off).
+6. **Loss**: ``ce_weight`` x cross-entropy of the ``train_with`` logits ("vv": video-video only,
+   the paper's choice "for stability"; "fused"; "vt") + ``vt_weight`` x the contrastive video-text
+   loss: cross-entropy of every query *and* support video's video-text logits against the
+   episode's N class texts (only when the video-text branch is on).
+
+:data:`ABLATION_ROWS` holds one config per row of the paper's ablation table;
+:meth:`LGA.explain` returns phases, attention weights and distance matrices for figures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..anatomy.visual import SEGMENTERS, phase_masks, phase_pool, segment, uniform_segment
+from . import matching
+from .baselines import FewShotHead, class_means, per_class_mean_distance
+from .fusion import PhaseFusion, shared_query_text
+
+__all__ = ["LGAConfig", "LGA", "ABLATION_ROWS", "ablation_config"]
+
+
+@dataclass
+class LGAConfig:
+    """Every switch of the LGA head. Defaults: full LGA as PAPER.md describes it ([choose] values
+    documented in the module docstring and the book)."""
+
+    num_phases: int = 3                 # L; must match the number of anatomy steps of class_text
+    segmenter: str = "cluster"          # "cluster" | "uniform" | "changepoint"
+    overlap: int = 1                    # boundary frames borrowed from each neighbouring phase
+    use_visual_anatomy: bool = True     # segment the frames into phases
+    plain_phases: str = "whole"         # without visual anatomy: "whole" (1 phase) | "uniform" (L, no overlap)
+    use_text_anatomy: bool = True       # fuse support phases with their step texts (PhaseFusion)
+    use_video_video: bool = True
+    use_video_text: bool = True
+    alpha: float = 0.5                  # p = p_vv^alpha * p_vt^(1-alpha)
+    vv_temperature: float = 0.1         # logits_vv = -d_vv / vv_temperature
+    vt_temperature: float = 0.07        # logits_vt = cos / vt_temperature (CLIP's initial 1/14.3)
+    vv_metric: str = "frames"           # "frames" (AB-MHM with fused residuals) | "phases"
+    vt_features: str = "pooled"         # "pooled" (CLIP space) | "fused"
+    ce_weight: float = 1.0
+    vt_weight: float = 1.0              # contrastive video-text loss
+    train_with: str = "vv"              # "vv" (paper) | "fused" | "vt"
+    num_heads: int = 8                  # fusion attention heads (dim must be divisible)
+    fusion_dropout: float = 0.0
+    fusion_residual: str = "visual"     # see lga.models.fusion
+    query_text: str = "none"            # "none" | "shared" (see lga.models.fusion)
+
+    def __post_init__(self):
+        checks = [("segmenter", SEGMENTERS), ("plain_phases", ("whole", "uniform")),
+                  ("vv_metric", ("frames", "phases")), ("vt_features", ("pooled", "fused")),
+                  ("train_with", ("vv", "fused", "vt")), ("query_text", ("none", "shared")),
+                  ("fusion_residual", ("visual", "query"))]
+        for name, allowed in checks:
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"LGAConfig.{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        if not (self.use_video_video or self.use_video_text):
+            raise ValueError("LGAConfig: at least one of use_video_video / use_video_text must be on")
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ValueError(f"LGAConfig.alpha must be in [0, 1], got {self.alpha}")
+        if self.num_phases < 1 or self.overlap < 0:
+            raise ValueError("LGAConfig: need num_phases >= 1 and overlap >= 0")
+
+    @property
+    def phases_used(self) -> int:
+        """How many phases the videos are cut into under this config."""
+        if self.use_visual_anatomy or self.plain_phases == "uniform":
+            return self.num_phases
+        return 1
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+_BASE = LGAConfig()
+#: The rows of the paper's ablation (HMDB51, Table "components"), as configs. Reported 1/5-shot:
+#: 75.8/87.7, 79.9/86.0, 79.6/87.2, 80.8/88.2, 83.1/86.2, 86.8/89.3.
+ABLATION_ROWS: dict[str, LGAConfig] = {
+    # Bi-MHM on whole videos (AB-MHM with one phase), no text anywhere
+    "video-video": replace(_BASE, use_visual_anatomy=False, plain_phases="whole",
+                           use_text_anatomy=False, use_video_text=False),
+    # CLUSTER-Segment phases, AB-MHM, no text
+    "+ visual anatomy": replace(_BASE, use_text_anatomy=False, use_video_text=False),
+    # step texts fused into uniform thirds ("HARD"), AB-MHM over those thirds
+    "+ textual anatomy": replace(_BASE, use_visual_anatomy=False, plain_phases="uniform",
+                                 use_video_text=False),
+    # both anatomies, video-video matching only
+    "both anatomies": replace(_BASE, use_video_text=False),
+    # both anatomies, video-text matching only (support videos play no part)
+    "both anatomies, video-text only": replace(_BASE, use_video_video=False, train_with="vt"),
+    # everything
+    "full LGA": replace(_BASE),
+}
+
+
+def ablation_config(name: str, **overrides) -> LGAConfig:
+    """A copy of ``ABLATION_ROWS[name]`` with ``overrides`` applied (e.g. ``alpha=0.7``)."""
+    if name not in ABLATION_ROWS:
+        raise KeyError(f"unknown ablation row {name!r}; rows: {list(ABLATION_ROWS)}")
+    return replace(ABLATION_ROWS[name], **overrides)
+
+
+class LGA(FewShotHead):
+    """The LGA head (see the module docstring). ``dim``: feature size D of frames and texts."""
+
+    def __init__(self, dim: int, config: LGAConfig | None = None, **overrides):
+        super().__init__()
+        config = replace(config or LGAConfig(), **overrides)
+        self.config, self.dim = config, dim
+        self.fusion = None
+        if config.use_text_anatomy:
+            self.fusion = PhaseFusion(dim, num_heads=config.num_heads, dropout=config.fusion_dropout,
+                                      query_text=config.query_text, residual=config.fusion_residual)
+
+    # ------------------------------------------------------------------ steps
+    def segment(self, frames: Tensor) -> tuple[Tensor, Tensor]:
+        """frames [B, T, D] -> (bounds [B, L'+1], masks bool [B, L', T]) under the config."""
+        c = self.config
+        B, T, _ = frames.shape
+        if c.use_visual_anatomy:
+            bounds = segment(frames.detach(), c.segmenter, c.num_phases)
+            return bounds, phase_masks(bounds, T, c.overlap)
+        L = c.phases_used
+        bounds = uniform_segment(B, T, L, device=frames.device)
+        return bounds, phase_masks(bounds, T, 0)
+
+    @staticmethod
+    def _phase_text(class_text: Tensor, L: int) -> Tensor:
+        """class_text [..., L_text, D] -> [..., L, D]: as is, or the mean of the steps for one phase."""
+        if class_text.shape[-2] == L:
+            return class_text
+        if L == 1:
+            return F.normalize(class_text.mean(dim=-2, keepdim=True), dim=-1)
+        raise ValueError(f"class_text has {class_text.shape[-2]} steps but the videos are cut into {L} "
+                         "phases: set LGAConfig.num_phases to the anatomy's number of steps")
+
+    def _fuse(self, pooled: Tensor, text: Tensor | None, shared: Tensor | None, want_att: bool):
+        """pooled [E, B, L, D], text [E, B, L, D] or None -> fused [E, B, L, D] (and attention)."""
+        E, B, L, D = pooled.shape
+        flat = pooled.reshape(E * B, L, D)
+        if text is not None:
+            t = text.reshape(E * B, L, D)
+        elif shared is not None:                              # "shared": [E, L, D] per episode
+            t = shared[:, None].expand(E, B, L, D).reshape(E * B, L, D)
+        else:
+            t = None
+        out = self.fusion(flat, t, return_attention=want_att)
+        fused, att = out if want_att else (out, None)
+        fused = fused.view(E, B, L, D)
+        return fused, (att.view(E, B, *att.shape[1:]) if att is not None else None)
+
+    def _encode_side(self, frames: Tensor, text: Tensor | None, shared: Tensor | None, want_att: bool):
+        """Segment, pool and (maybe) fuse one side. frames [E, B, T, D]."""
+        E, B, T, D = frames.shape
+        bounds, masks = self.segment(frames.reshape(E * B, T, D))
+        L = masks.shape[1]
+        pooled = phase_pool(frames.reshape(E * B, T, D), masks).view(E, B, L, D)
+        out = {"bounds": bounds.view(E, B, -1), "masks": masks.view(E, B, L, T), "pooled": pooled,
+               "fused": pooled, "attention": None}
+        if self.fusion is not None:
+            out["fused"], out["attention"] = self._fuse(pooled, text, shared, want_att)
+        return out
+
+    def _vv_frames(self, q: dict, s: dict, q_frames: Tensor, s_frames: Tensor, want: bool):
+        """AB-MHM over frames with the fused-phase residual. Returns d [E, Nq, Ns] (+ details)."""
+        def residual(side):                                    # [E, B, L, D]
+            if self.fusion is None:
+                return None
+            scale = side["pooled"].norm(dim=-1, keepdim=True)
+            return F.normalize(side["fused"], dim=-1) * scale - side["pooled"]
+
+        rq, rs = residual(q), residual(s)
+        L = q["masks"].shape[2]
+        terms, mats = [], []
+        base = None
+        for i in range(L):
+            if rq is None:
+                if base is None:
+                    base = matching.cosine_distance_matrix(q_frames, s_frames)      # [E, Nq, Ns, T, U]
+                dist = base
+            else:
+                dist = matching.cosine_distance_matrix(q_frames + rq[:, :, i, None],
+                                                       s_frames + rs[:, :, i, None])
+            terms.append(matching._mhm_from_dist(dist, q["masks"][:, :, i], s["masks"][:, :, i]))
+            if want:
+                mats.append(dist)
+        per_phase = torch.stack(terms, dim=-1)                                       # [E, Nq, Ns, L]
+        return per_phase.sum(-1), per_phase, mats
+
+    def branches(self, support: Tensor, support_labels: Tensor, query: Tensor, n_way: int,
+                 class_text: Tensor | None = None, label_text: Tensor | None = None,
+                 details: bool = False) -> dict:
+        """Everything the head computes; ``vv`` / ``vt`` logits ``[E, N*Q, N]`` (None when off)."""
+        c = self.config
+        E, S, T, D = support.shape
+        L = c.phases_used
+        needs_steps = (c.use_text_anatomy and self.fusion is not None) or (c.use_video_text and c.use_text_anatomy)
+        steps = None
+        if needs_steps:
+            if class_text is None:
+                raise ValueError("this LGA config uses text anatomy: pass class_text [E, N, L, D] "
+                                 "(TextBank.for_episodes)")
+            steps = self._phase_text(class_text.to(support.dtype), L)                 # [E, N, L, D]
+        out: dict = {"vv": None, "vt": None, "support_side": None}
+
+        if c.use_video_video:
+            s_text = None
+            shared = None
+            if self.fusion is not None:
+                s_text = steps.gather(1, support_labels[:, :, None, None].expand(E, S, L, D))
+                if c.query_text == "shared":
+                    shared = shared_query_text(steps)                                 # [E, L, D]
+            sd = self._encode_side(support, s_text, None, details)
+            qd = self._encode_side(query, None, shared, details)
+            if c.vv_metric == "frames":
+                d, per_phase, mats = self._vv_frames(qd, sd, query, support, details)
+                d_cls = per_class_mean_distance(d, support_labels, n_way)
+            else:
+                sf = F.normalize(sd["fused"], dim=-1).flatten(2)                      # [E, S, L*D]
+                protos = class_means(sf, support_labels, n_way).view(E, n_way, L, D)  # mean over K shots
+                qn = F.normalize(qd["fused"], dim=-1)                                 # [E, Nq, L, D]
+                per_phase = 1 - torch.einsum("eqld,enld->eqnl", qn, F.normalize(protos, dim=-1))
+                d = d_cls = per_phase.sum(-1)
+                mats = []
+            out["vv"] = -d_cls / c.vv_temperature
+            out["d_vv"] = d_cls
+            out["support_side"] = sd                       # reused by the loss (support video-text)
+            if details:
+                out.update(query_side=qd, vv_per_phase=per_phase, vv_video_distance=d,
+                           frame_distances=mats)
+        else:
+            qd = None
+
+        if c.use_video_text:
+            out["vt"] = self._vt_logits(query, qd, steps, label_text, L)
+            if details:
+                out["vt_similarity"] = out["vt"] * c.vt_temperature
+        return out
+
+    def _vt_logits(self, videos: Tensor, side: dict | None, steps: Tensor | None,
+                   label_text: Tensor | None, L: int) -> Tensor:
+        """Video-text logits [E, B, N] of videos [E, B, T, D]."""
+        c = self.config
+        if c.use_text_anatomy:
+            if c.vt_features == "fused" and self.fusion is not None:
+                if side is None or side["fused"] is side["pooled"]:
+                    shared = shared_query_text(steps) if c.query_text == "shared" else None
+                    side = self._encode_side(videos, None, shared, False)
+                phases = side["fused"]
+            elif side is not None:
+                phases = side["pooled"]
+            else:
+                E, B, T, D = videos.shape
+                _, masks = self.segment(videos.reshape(E * B, T, D))
+                phases = phase_pool(videos.reshape(E * B, T, D), masks).view(E, B, L, D)
+            return matching.video_text_similarity(phases, steps) / c.vt_temperature
+        if label_text is None:
+            raise ValueError("video-text matching without text anatomy needs label_text [E, N, D]")
+        v = F.normalize(videos.mean(dim=2), dim=-1)
+        return v @ F.normalize(label_text.to(v.dtype), dim=-1).transpose(1, 2) / c.vt_temperature
+
+    def combine(self, vv: Tensor | None, vt: Tensor | None) -> Tensor:
+        """Inference scores: fused log-probabilities, or the one branch that is on."""
+        if vv is None:
+            return vt
+        if vt is None:
+            return vv
+        return matching.fuse_log_probabilities(vv.log_softmax(-1), vt.log_softmax(-1), self.config.alpha)
+
+    # ------------------------------------------------------------------ interface
+    def forward(self, support: Tensor, support_labels: Tensor, query: Tensor, n_way: int, *,
+                class_text: Tensor | None = None, label_text: Tensor | None = None,
+                return_details: bool = False, **text):
+        b = self.branches(support, support_labels, query, n_way, class_text, label_text, return_details)
+        logits = self.combine(b["vv"], b["vt"])
+        return (logits, b) if return_details else logits
+
+    def loss(self, support: Tensor, support_labels: Tensor, query: Tensor, query_labels: Tensor,
+             n_way: int, *, class_text: Tensor | None = None, label_text: Tensor | None = None, **text):
+        c = self.config
+        b = self.branches(support, support_labels, query, n_way, class_text, label_text)
+        logits = self.combine(b["vv"], b["vt"])
+        if c.train_with == "vv" and b["vv"] is not None:
+            train = b["vv"]
+        elif c.train_with == "vt" or b["vv"] is None:
+            train = b["vt"]
+        else:
+            train = logits
+        loss = c.ce_weight * F.cross_entropy(train.flatten(0, 1), query_labels.flatten())
+        if c.use_video_text and c.vt_weight:
+            steps = None
+            if c.use_text_anatomy:
+                steps = self._phase_text(class_text.to(support.dtype), c.phases_used)
+            side = b["support_side"] if c.vt_features == "pooled" else None  # "fused": no own text
+            vt_s = self._vt_logits(support, side, steps, label_text, c.phases_used)
+            vt_all = torch.cat([b["vt"], vt_s], dim=1).flatten(0, 1)
+            target = torch.cat([query_labels, support_labels], dim=1).flatten()
+            loss = loss + c.vt_weight * F.cross_entropy(vt_all, target)
+        return loss, logits
+
+    @torch.no_grad()
+    def explain(self, support: Tensor, support_labels: Tensor, query: Tensor, n_way: int,
+                class_text: Tensor | None = None, label_text: Tensor | None = None) -> dict:
+        """Everything behind one prediction, for figures (no gradients).
+
+        Keys: ``logits`` [E,Nq,N]; ``vv`` / ``vt`` branch logits (None when off); ``d_vv`` class
+        distances [E,Nq,N]; ``vv_video_distance`` [E,Nq,Ns] (per support video); ``vv_per_phase``
+        [E,Nq,Ns,L] ("frames") or [E,Nq,N,L] ("phases"); ``frame_distances``: a list with, per
+        phase, the frame cosine-distance matrices [E,Nq,Ns,T,U] AB-MHM read (with the fused
+        residual added; one shared matrix without fusion); ``support_side`` / ``query_side``:
+        dicts with ``bounds`` [E,B,L+1], ``masks`` [E,B,L,T], ``pooled`` / ``fused`` phases
+        [E,B,L,D] and ``attention`` [E,B,H,L,L] (None without fusion); ``vt_similarity`` [E,Nq,N].
+        """
+        logits, b = self(support, support_labels, query, n_way, class_text=class_text,
+                         label_text=label_text, return_details=True)
+        b["logits"] = logits
+        return b
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, config={self.config}"

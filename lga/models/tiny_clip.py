@@ -1,0 +1,307 @@
+"""Training the tiny CLIP of the ``cpu`` profile (book chapter 3).
+
+A real open_clip CLIP, a few million parameters, trained from scratch with CLIP's contrastive
+objective on (image, text) pairs; on AtomicActions the pairs are frames of each phase of the
+base-class videos with that phase's atomic description. The result is saved as an open_clip
+``local-dir`` checkpoint and read back by :func:`lga.models.backbone.load_clip`, the loader that
+also reads the OpenAI weights.
+
+The loss is CLIP's symmetric InfoNCE with a learnable temperature, in a form that stays correct
+when a batch holds several images of the same text (frames of one phase share a description):
+with B images, the U distinct texts among them, and ``s = exp(logit_scale)``,
+
+    L_i2t = mean_i  CE(s * <v_i, t_u>,  u = text of i)                       (one positive text)
+    L_t2i = mean_u  -sum_{i: text(i)=u} (1/n_u) log softmax_i(s * <v_i, t_u>)  (n_u positive images)
+    L     = (L_i2t + L_t2i) / 2
+
+which is exactly CLIP's loss when every text in the batch is distinct.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from .backbone import (
+    DEFAULT_TINY_MODEL,
+    autocast_for,
+    get_model_cfg,
+    is_clip_checkpoint,
+    load_clip,
+    prepare_images,
+    save_clip_checkpoint,
+)
+
+__all__ = ["TRAIN_LOG_FILE", "TINY_CLIP_RECIPE", "tiny_clip_recipe", "contrastive_loss", "train_tiny_clip",
+           "get_or_train_tiny_clip", "read_train_log", "retrieval_accuracy"]
+
+log = logging.getLogger(__name__)
+
+TRAIN_LOG_FILE = "lga_train_log.json"
+MAX_LOGIT_SCALE = math.log(100.0)  # CLIP clamps the temperature at 1/100
+
+
+def contrastive_loss(
+    image_features: torch.Tensor,
+    text_features: torch.Tensor,
+    text_index: torch.Tensor,
+    logit_scale: torch.Tensor,
+) -> torch.Tensor:
+    """CLIP's symmetric InfoNCE, duplicate-aware.
+
+    Args:
+        image_features: [B,D] L2-normalised image embeddings.
+        text_features: [U,D] L2-normalised embeddings of the distinct texts of the batch.
+        text_index: [B] long, the row of ``text_features`` that describes each image.
+        logit_scale: scalar, log of the inverse temperature.
+    """
+    logits = logit_scale.exp() * image_features @ text_features.T  # [B,U]
+    loss_i2t = F.cross_entropy(logits, text_index)
+    positives = F.one_hot(text_index, text_features.shape[0]).T.to(logits.dtype)  # [U,B]
+    targets = positives / positives.sum(dim=1, keepdim=True)
+    loss_t2i = -(targets * F.log_softmax(logits.T, dim=1)).sum(dim=1).mean()
+    return (loss_i2t + loss_t2i) / 2
+
+
+def _materialise(
+    pairs: Sequence, image_size: tuple[int, int], interpolation: str, progress: bool
+) -> tuple[torch.Tensor, list[str], torch.Tensor]:
+    """Read every pair once: images -> uint8 [N,S,S,3] at the model's size; texts -> (distinct
+    texts in order of first appearance, [N] index into them)."""
+    n = len(pairs)
+    if n == 0:
+        raise ValueError("no training pairs")
+    images = torch.empty(n, image_size[0], image_size[1], 3, dtype=torch.uint8)
+    vocab: dict[str, int] = {}
+    index = torch.empty(n, dtype=torch.long)
+    for i in tqdm(range(n), desc="reading pairs", disable=not progress, leave=False):
+        image, text = pairs[i]
+        img = torch.as_tensor(np.asarray(image)) if not isinstance(image, torch.Tensor) else image
+        if img.dtype != torch.uint8 or img.ndim != 3 or img.shape[-1] != 3:
+            raise ValueError(f"pair {i}: expected an image uint8 [H,W,3], got {img.dtype} {tuple(img.shape)}")
+        if tuple(img.shape[:2]) != tuple(image_size):
+            x = prepare_images(img.permute(2, 0, 1)[None], image_size, interpolation=interpolation)
+            img = (x[0].permute(1, 2, 0) * 255).round().to(torch.uint8)
+        images[i] = img
+        index[i] = vocab.setdefault(str(text), len(vocab))
+    return images, list(vocab), index
+
+
+def _shift(batch: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.Tensor:
+    """Random translation by up to ``max_shift`` px (edge padding), one offset per image. No flips:
+    flipping would turn "to the left" into "to the right"."""
+    if max_shift <= 0:
+        return batch
+    n, _, h, w = batch.shape
+    padded = F.pad(batch, (max_shift,) * 4, mode="replicate")
+    offs = torch.randint(0, 2 * max_shift + 1, (n, 2), generator=gen)
+    return torch.stack([padded[i, :, dy:dy + h, dx:dx + w] for i, (dy, dx) in enumerate(offs.tolist())])
+
+
+def _lr_at(step: int, steps: int, lr: float, warmup: int) -> float:
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    progress = (step - warmup) / max(1, steps - warmup)
+    return lr * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def train_tiny_clip(
+    pairs: Sequence,
+    config: str | dict = DEFAULT_TINY_MODEL,
+    seed: int = 0,
+    steps: int = 500,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    out_dir: str | Path | None = None,
+    progress: bool = True,
+    *,
+    weight_decay: float = 0.1,
+    warmup_steps: int | None = None,
+    max_shift: int | None = None,
+    device: str | torch.device = "cpu",
+    grad_clip: float = 1.0,
+) -> tuple[nn.Module, list[float]]:
+    """Train a CLIP from scratch on ``pairs`` with the contrastive loss; return ``(model, losses)``.
+
+    Args:
+        pairs: indexable, ``len(pairs)`` items, each ``(image, text)`` with image uint8 [H,W,3]
+            (numpy or torch; resized to the model's size once, up front) and text a string.
+        config: a registered open_clip model name (default ``lga-tiny-vit-64``) or a config dict.
+        seed: everything random (initial weights, batches, shifts) follows from it; on CPU two runs
+            with the same seed give the same loss history.
+        steps, batch_size, lr: AdamW steps (betas 0.9/0.98, eps 1e-6, weight decay on matrices
+            only), linear warm-up for ``warmup_steps`` (default 10%) then cosine decay to 0.
+        out_dir: if given, the trained model is saved there as a ``local-dir`` checkpoint, with the
+            settings and loss history in ``lga_train_log.json``.
+        max_shift: random translation augmentation in pixels (default image size / 16; 0 = off).
+        device: CUDA trains under bf16/fp16 autocast; CPU in fp32.
+
+    Returns the trained model in eval mode and the loss of every step.
+    """
+    t0 = time.time()
+    with torch.random.fork_rng(devices=[]):  # seed the initial weights without touching the caller's RNG
+        torch.manual_seed(seed)
+        model, info, tokenizer = load_clip(config, device=device)
+    gen = torch.Generator().manual_seed(seed)
+    images, texts, text_index = _materialise(pairs, info.image_size, info.interpolation, progress)
+    tokens = tokenizer(texts)  # [U, context_length]
+    n = images.shape[0]
+    batch_size = min(batch_size, n)
+    warmup = max(1, steps // 10) if warmup_steps is None else max(1, warmup_steps)
+    shift = max(1, info.image_size[0] // 16) if max_shift is None else max_shift
+
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        p.requires_grad_(True)
+        is_matrix = p.ndim >= 2 and "embedding" not in name
+        (decay if is_matrix else no_decay).append(p)
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=lr, betas=(0.9, 0.98), eps=1e-6,
+    )
+
+    dev = next(model.parameters()).device
+    model.train()
+    losses: list[float] = []
+    order = torch.randperm(n, generator=gen)
+    cursor = 0
+    bar = tqdm(range(steps), desc="training tiny CLIP", disable=not progress)
+    for step in bar:
+        if cursor + batch_size > n:  # a new epoch: reshuffle
+            order, cursor = torch.randperm(n, generator=gen), 0
+        idx = order[cursor:cursor + batch_size]
+        cursor += batch_size
+
+        x = _shift(images[idx].permute(0, 3, 1, 2).float() / 255.0, shift, gen)
+        x = prepare_images(x.to(dev), info.image_size, info.mean, info.std, info.interpolation, info.resize_mode)
+        uniq, inverse = torch.unique(text_index[idx], return_inverse=True)
+        for group in opt.param_groups:
+            group["lr"] = _lr_at(step, steps, lr, warmup)
+        with autocast_for(model):
+            img = F.normalize(model.encode_image(x).float(), dim=-1)
+            txt = F.normalize(model.encode_text(tokens[uniq].to(dev)).float(), dim=-1)
+        loss = contrastive_loss(img, txt, inverse.to(dev), model.logit_scale.float())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip:
+            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        opt.step()
+        with torch.no_grad():
+            model.logit_scale.clamp_(0.0, MAX_LOGIT_SCALE)
+        losses.append(float(loss.detach()))
+        if progress:
+            bar.set_postfix(loss=f"{losses[-1]:.3f}", T=f"{1 / model.logit_scale.exp().item():.3f}")
+    bar.close()
+    model.eval()
+    seconds = time.time() - t0
+
+    if out_dir is not None:
+        settings = _settings(config, seed, steps, batch_size, lr, weight_decay, warmup, shift)
+        train_log = {"settings": settings, "n_pairs": n, "n_texts": len(texts), "seconds": seconds,
+                     "losses": losses}
+        save_clip_checkpoint(model, out_dir, get_model_cfg(model),
+                             extra_files={TRAIN_LOG_FILE: json.dumps(train_log, indent=1)},
+                             metadata={"trained_by": "lga.models.tiny_clip.train_tiny_clip",
+                                       "settings": settings})
+    return model, losses
+
+
+def _settings(config, seed, steps, batch_size, lr, weight_decay, warmup, shift) -> dict[str, Any]:
+    return {"config": config, "seed": seed, "steps": steps, "batch_size": batch_size, "lr": lr,
+            "weight_decay": weight_decay, "warmup_steps": warmup, "max_shift": shift}
+
+
+def read_train_log(out_dir: str | Path) -> dict | None:
+    """The settings and loss history saved beside a tiny-CLIP checkpoint (None if absent)."""
+    path = Path(out_dir) / TRAIN_LOG_FILE
+    if not path.is_file():
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def get_or_train_tiny_clip(
+    out_dir: str | Path,
+    make_pairs: Callable[[], Sequence],
+    *,
+    device: str | torch.device = "cpu",
+    retrain: bool = False,
+    progress: bool = True,
+    **train_kwargs: Any,
+) -> tuple[nn.Module, Any, Callable]:
+    """Load the tiny CLIP saved in ``out_dir``, or train it (on ``make_pairs()``) and save it there.
+
+    Either way the model comes back through :func:`~lga.models.backbone.load_clip`, so a trained and
+    a loaded model are the same object, read from the same file: returns ``(model, transform,
+    tokenizer)`` like ``load_clip``. ``train_kwargs`` go to :func:`train_tiny_clip`; a checkpoint
+    whose recorded settings differ from the ones given there is retrained (``retrain=True`` forces
+    it), so a changed recipe never silently reuses stale weights.
+    """
+    out_dir = Path(out_dir)
+    if is_clip_checkpoint(out_dir) and not retrain:
+        stale = _stale_settings(read_train_log(out_dir), train_kwargs)
+        if not stale:
+            return load_clip(out_dir, device=device)
+        log.warning("tiny CLIP in %s was trained with other settings (%s): retraining", out_dir, stale)
+    train_tiny_clip(make_pairs(), out_dir=out_dir, progress=progress, device=device, **train_kwargs)
+    return load_clip(out_dir, device=device)
+
+
+def _stale_settings(train_log: dict | None, train_kwargs: dict) -> list[str]:
+    if train_log is None:  # a checkpoint without a log (e.g. copied in by hand): trust it
+        return []
+    saved = train_log.get("settings", {})
+    same = lambda a, b: json.loads(json.dumps(a)) == json.loads(json.dumps(b))  # noqa: E731 (tuples vs lists)
+    return [k for k, v in train_kwargs.items() if v is not None and k in saved and not same(saved[k], v)]
+
+
+# ----------------------------------------------------------------------------- the cpu-profile recipe
+
+#: RECIPE_PLACEHOLDER
+TINY_CLIP_RECIPE: dict[str, Any] = {}
+
+
+def tiny_clip_recipe(**overrides: Any) -> dict[str, Any]:
+    """The keyword arguments of :func:`train_tiny_clip` for the ``cpu`` profile's tiny CLIP
+    (:data:`TINY_CLIP_RECIPE`), with ``overrides`` applied. The training pairs are
+    ``lga.data.atomic_actions.phase_pairs(root, "train", **TINY_CLIP_PAIRS)``."""
+    unknown = set(overrides) - set(TINY_CLIP_RECIPE) - {"out_dir", "progress", "device", "grad_clip",
+                                                       "warmup_steps", "max_shift"}
+    if unknown:
+        raise TypeError(f"unknown tiny-CLIP recipe keys {sorted(unknown)}")
+    return {**TINY_CLIP_RECIPE, **overrides}
+
+
+@torch.no_grad()
+def retrieval_accuracy(model: nn.Module, tokenizer: Callable, pairs: Sequence, texts: Sequence[str] | None = None,
+                       chunk_size: int = 256) -> float:
+    """Image-to-text retrieval accuracy: the share of ``pairs`` whose image is closest (cosine) to its
+    own text among ``texts`` (default: the distinct texts of ``pairs``). Chance is ``1 / len(texts)``.
+
+    ``pairs`` is indexable with ``(image uint8 [H,W,3], text)`` items, or has ``frames`` / ``texts``
+    attributes (e.g. :class:`lga.data.atomic_actions.PhasePairs`), which is faster.
+    """
+    from .backbone import encode_images, encode_text
+
+    if hasattr(pairs, "frames") and hasattr(pairs, "texts"):
+        images, own = pairs.frames, list(pairs.texts)
+    else:
+        items = [pairs[i] for i in range(len(pairs))]
+        images = torch.stack([torch.as_tensor(np.asarray(im)) for im, _ in items])
+        own = [str(t) for _, t in items]
+    texts = list(dict.fromkeys(own)) if texts is None else list(texts)
+    lookup = {t: i for i, t in enumerate(texts)}
+    truth = torch.tensor([lookup[t] for t in own])
+    img = encode_images(model, images, chunk_size=chunk_size)
+    txt = encode_text(model, tokenizer, texts, chunk_size=chunk_size)
+    return float(((img @ txt.T).argmax(dim=1).cpu() == truth).float().mean())

@@ -1,0 +1,181 @@
+"""The anatomy cache, the cache backend and the resumable driver (lga.anatomy.backends)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lga.anatomy.backends import (AnatomyCache, BackendError, CacheBackend, generate_anatomy,
+                                  make_backend)
+from lga.anatomy.parse import AnatomyError, Step
+from lga.anatomy.prompts import PromptSpec
+from lga.data.layout import ANATOMY_SCHEMA, write_json
+
+LABELS = ["brush hair", "kick ball", "ride bike", "throw", "wave"]
+
+
+def steps_for(label: str) -> list[dict]:
+    return [{"subject": "person", "motion": f"{verb}s", "object": "body",
+             "description": f"The person {verb}s the body ({label}, phase {i})."}
+            for i, verb in enumerate(["prepare", "move", "stop"], 1)]
+
+
+@pytest.fixture
+def source(tmp_path):
+    """A reviewed anatomy file covering LABELS, keyed by folder-style names."""
+    data = {"schema": ANATOMY_SCHEMA, "dataset": "toy", "num_steps": 3,
+            "provenance": {"method": "manual", "model": "hand-written", "prompt_version": "none",
+                           "date": "2025-01-01", "reviewed": True, "notes": ""},
+            "classes": {label.replace(" ", "_"): {"label": label, "steps": steps_for(label)}
+                        for label in LABELS}}
+    path = tmp_path / "source.json"
+    write_json(path, data)
+    return path
+
+
+class CountingBackend(CacheBackend):
+    """The real cache backend, counting the labels it is asked for; optionally stops mid-run."""
+
+    batch_size = 1
+
+    def __init__(self, source, stop_after: int | None = None):
+        super().__init__(source)
+        self.asked: list[str] = []
+        self.stop_after = stop_after
+
+    def generate(self, labels, spec, attempt=0):
+        if self.stop_after is not None and len(self.asked) >= self.stop_after:
+            raise KeyboardInterrupt  # the user pressed Ctrl-C
+        self.asked += list(labels)
+        return super().generate(labels, spec, attempt)
+
+
+def test_interrupted_run_resumes_with_only_the_missing_classes(source, tmp_path):
+    out = tmp_path / "out.json"
+    first = CountingBackend(source, stop_after=2)
+    with pytest.raises(KeyboardInterrupt):
+        generate_anatomy(LABELS, first, out)
+    assert first.asked == LABELS[:2]
+    saved = json.loads(out.read_text())  # a complete, valid file after the interruption
+    assert saved["schema"] == ANATOMY_SCHEMA and list(saved["classes"]) == LABELS[:2]
+    assert not list(tmp_path.glob(".out.json.*"))  # no temporary file left behind
+
+    second = CountingBackend(source)
+    report = generate_anatomy(LABELS, second, out)
+    assert second.asked == LABELS[2:]
+    assert report.cached == LABELS[:2] and report.ok == LABELS[2:] and not report.failed
+    assert report.queried == LABELS[2:]
+    assert list(json.loads(out.read_text())["classes"]) == LABELS
+
+    third = CountingBackend(source)
+    report = generate_anatomy(LABELS, third, out)
+    assert third.asked == [] and report.covered == LABELS
+    assert "5/5 classes covered (0 generated, 5 already cached)" in report.summary()
+
+
+def test_class_names_and_labels_are_kept_apart(source, tmp_path):
+    out = tmp_path / "out.json"
+    report = generate_anatomy({"kick_ball": "kick ball", "BrushHair": "brush hair"},
+                              make_backend("cache", source=source), out, dataset="toy")
+    assert report.ok == ["kick_ball", "BrushHair"]
+    data = json.loads(out.read_text())
+    assert data["classes"]["BrushHair"]["label"] == "brush hair"
+    assert data["classes"]["BrushHair"]["steps"] == steps_for("brush hair")
+    assert data["dataset"] == "toy" and data["num_steps"] == 3
+    prov = data["provenance"]
+    assert prov["model"] == "hand-written" and "Copied from" in prov["notes"]
+    assert set(prov) >= {"method", "model", "prompt_version", "date", "reviewed", "notes"}
+
+
+def test_missing_label_in_cache_source_is_reported(source, tmp_path):
+    report = generate_anatomy(["kick ball", "juggle"], CacheBackend(source), tmp_path / "o.json")
+    assert report.ok == ["kick ball"]
+    assert "no anatomy for class 'juggle'" in report.failed["juggle"]
+    assert "source.json" in report.failed["juggle"]
+
+
+def test_backend_error_for_a_whole_batch_is_reported(source, tmp_path):
+    class Broken(CacheBackend):
+        def generate(self, labels, spec, attempt=0):
+            raise BackendError("out of memory")
+
+    report = generate_anatomy(LABELS[:3], Broken(source), tmp_path / "o.json")
+    assert report.failed == {label: "out of memory" for label in LABELS[:3]}
+
+
+def test_cache_refuses_mismatched_files(source, tmp_path):
+    with pytest.raises(ValueError, match="num_steps=3, but num_steps=4"):
+        AnatomyCache(source, num_steps=4)
+    with pytest.raises(ValueError, match="for dataset 'toy', not 'hmdb51'"):
+        AnatomyCache(source, dataset="hmdb51")
+    cache = AnatomyCache(source)
+    with pytest.raises(ValueError, match="model='hand-written', not 'gpt-x'"):
+        cache.set_provenance({"model": "gpt-x", "prompt_version": "none"})
+    with pytest.raises(ValueError, match="has 2 steps, expected 3"):
+        cache.put("x", "x", [Step("a", "b", "c", "d")] * 2)
+    assert cache.get("kick_ball") == [Step(**s) for s in steps_for("kick ball")]
+    assert cache.get("nothing") is None and "kick_ball" in cache and len(cache) == 5
+
+
+def test_corrupt_cache_file_is_named(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"schema": ANATOMY_SCHEMA, "num_steps": 3,
+                               "classes": {"kick": {"label": "kick", "steps": [{"subject": "a"}] * 3}}}))
+    with pytest.raises(AnatomyError, match=r"bad.json: class 'kick', step 1: missing field 'motion'"):
+        AnatomyCache(bad)
+
+
+def test_driver_argument_checks(source, tmp_path):
+    with pytest.raises(ValueError, match="spec.num_steps=2 but num_steps=3"):
+        generate_anatomy(["x"], CacheBackend(source), tmp_path / "o.json", spec=PromptSpec(num_steps=2))
+    with pytest.raises(ValueError, match="empty label"):
+        generate_anatomy({"x": " "}, CacheBackend(source), tmp_path / "o.json")
+    with pytest.raises(ValueError, match="unknown anatomy backend"):
+        make_backend("llama")
+
+
+def test_progress_bar_runs(source, tmp_path, capsys):
+    report = generate_anatomy(LABELS, CacheBackend(source), tmp_path / "o.json", progress=True)
+    assert len(report.ok) == 5
+    assert "anatomy (cache)" in capsys.readouterr().err
+
+
+def test_cli_copies_from_a_cache_file_and_reads_class_tables(source, tmp_path, capsys):
+    from lga.anatomy.cli import main, read_class_table
+
+    table = tmp_path / "classes_val.tsv"
+    table.write_text("label_index\tclass_name\tclipfsar_text_name\tn_videos\n"
+                     "0\tkick_ball\t-\t10\n1\t(unknown)\t-\t5\n2\tBrushHair\tbrush hair\t7\n")
+    items, skipped = read_class_table(table)
+    assert items == {"kick_ball": "kick ball", "BrushHair": "brush hair"}
+    assert skipped == [f"{table}:3"]
+    out = tmp_path / "out.json"
+    code = main(["--dataset", "toy", "--classes", str(tmp_path), "--backend", "cache",
+                 "--source", str(source), "--out", str(out), "--no-progress"])
+    printed = capsys.readouterr()
+    assert code == 0
+    assert "2/2 classes covered" in printed.out
+    assert "skipped a class named '(unknown)'" in printed.err
+    assert "quality of" in printed.out
+    assert sorted(json.loads(out.read_text())["classes"]) == ["BrushHair", "kick_ball"]
+
+    prepared = tmp_path / "root"
+    prepared.mkdir()
+    (prepared / "classes.tsv").write_text("split\tlabel_index\tclass_dir\tclass_name\n"
+                                          "train\t0\tjuggle\tjuggle\ntest\t0\tthrow\tthrow\n")
+    code = main(["--dataset", "toy", "--root", str(prepared), "--backend", "cache",
+                 "--source", str(source), "--out", str(tmp_path / "o2.json"), "--no-progress"])
+    printed = capsys.readouterr().out
+    assert code == 1 and "1/2 classes covered" in printed and "FAILED 'juggle'" in printed
+
+
+def test_cli_usage_errors(tmp_path):
+    from lga.anatomy.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["--backend", "cache", "--out", str(tmp_path / "o.json")])
+    with pytest.raises(SystemExit):
+        main(["--dataset", "x", "--backend", "openai", "--out", str(tmp_path / "o.json")])
+    with pytest.raises(SystemExit):
+        main(["--labels", "l.txt", "--backend", "nope", "--out", "o.json"])

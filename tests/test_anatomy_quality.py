@@ -1,0 +1,164 @@
+"""Quality checks of anatomy documents (lga.anatomy.quality): each problem is flagged, clean passes."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from lga.anatomy.quality import ISSUE_KINDS, check_anatomy, stem
+from lga.data.layout import ANATOMY_SCHEMA, write_json
+
+
+def step(subject, motion, obj, description):
+    return {"subject": subject, "motion": motion, "object": obj, "description": description}
+
+
+CLEAN = {
+    "schema": ANATOMY_SCHEMA, "dataset": "toy", "num_steps": 3, "provenance": {},
+    "classes": {
+        "jump_into_pool": {"label": "jump into pool", "steps": [
+            step("person", "stands", "pool edge", "A person stands at the edge of the pool."),
+            step("person", "leaps", "pool edge", "The person pushes off the edge into the air."),
+            step("swimmer", "enters", "water", "The swimmer plunges into the water with a splash."),
+        ]},
+        "brush_hair": {"label": "brush hair", "steps": [
+            step("woman", "raises", "brush", "A woman lifts a brush to the top of her head."),
+            step("hand", "strokes", "hair", "Her hand pulls the brush down through the hair."),
+            step("person", "lowers", "brush", "She lowers the brush and smooths the hair."),
+        ]},
+        "Pouring [something] into [something]": {
+            "label": "Pouring [something] into [something]", "steps": [
+                step("hand", "tilts", "container", "A hand tilts a container over an open cup."),
+                step("liquid", "flows", "cup", "Liquid streams from the container into the cup."),
+                step("hand", "straightens", "container", "The hand sets the container upright."),
+            ]},
+    },
+}
+
+
+def with_step(doc, name, index, **changes):
+    doc = copy.deepcopy(doc)
+    doc["classes"][name]["steps"][index].update(changes)
+    return doc
+
+
+def kinds(report):
+    return {(i.class_name, i.step, i.kind) for i in report.issues}
+
+
+def test_clean_document_passes():
+    report = check_anatomy(CLEAN, classes=["jump into pool", "brush_hair",
+                                           "Pouring something into something"])
+    assert report.ok, report.summary()
+    assert "all checks passed" in report.summary()
+    assert report.num_classes == 3 and report.num_steps == 3
+
+
+def test_missing_class():
+    report = check_anatomy(CLEAN, classes=["brush hair", "kick ball"])
+    assert kinds(report) == {("kick ball", None, "missing_class")}
+
+
+@pytest.mark.parametrize("obj", ["", "none", "None.", "N/A", "n/a", "nothing", "-"])
+def test_empty_or_placeholder_object(obj):
+    report = check_anatomy(with_step(CLEAN, "brush_hair", 1, object=obj))
+    assert ("brush_hair", 2, "empty_object") in kinds(report)
+
+
+@pytest.mark.parametrize("text", ["Sorry, I cannot describe this action.",
+                                  "I can't help with that.", "As an AI, I do not watch videos.",
+                                  "I\u2019m unable to provide this."])
+def test_refusal(text):
+    report = check_anatomy(with_step(CLEAN, "jump_into_pool", 2, description=text))
+    assert ("jump_into_pool", 3, "refusal") in kinds(report)
+
+
+def test_template_descriptions_that_wrap_the_label():
+    doc = copy.deepcopy(CLEAN)
+    doc["classes"]["brush_hair"]["steps"] = [
+        step("person", "starts", "hair", "A person starts to brush hair."),
+        step("person", "continues", "hair", "The person continues brushing hair."),
+        step("person", "finishes", "hair", "The person finishes brushing their hair."),
+    ]
+    report = check_anatomy(doc)
+    assert {(i.step, i.kind) for i in report.issues if i.class_name == "brush_hair"} == \
+        {(1, "template"), (2, "template"), (3, "template")}
+    assert all("brush hair" in i.message for i in report.of_kind("template"))
+
+
+def test_template_pattern_shared_across_classes():
+    labels = ["kick ball", "catch ball", "throw ball", "dribble ball", "bounce ball"]
+    doc = {"schema": ANATOMY_SCHEMA, "num_steps": 3, "classes": {}}
+    for label in labels:
+        verb, noun = label.split()
+        doc["classes"][label] = {"label": label, "steps": [
+            step("player", "looks", noun, f"The player looks at the {noun} on the grass."),
+            step("player", verb, noun, f"Quickly the player moves in order to {label} near the goal."),
+            step("player", "walks", "field", f"The player walks away across the field ({verb})."),
+        ]}
+    report = check_anatomy(doc, template_min_classes=5)
+    flagged = {(i.class_name, i.step) for i in report.of_kind("template")}
+    assert flagged == {(label, 2) for label in labels}
+    assert "5 classes share the pattern" in report.of_kind("template")[0].message
+    assert not check_anatomy(doc, template_min_classes=6).of_kind("template")
+
+
+def test_duplicate_descriptions_across_classes_and_within_a_class():
+    text = CLEAN["classes"]["jump_into_pool"]["steps"][0]["description"]
+    report = check_anatomy(with_step(CLEAN, "brush_hair", 0, description=text, subject="person"))
+    dup = report.of_kind("duplicate_description")
+    assert {(i.class_name, i.step) for i in dup} == {("brush_hair", 1), ("jump_into_pool", 1)}
+    assert "also used by ['jump_into_pool']" in [i for i in dup if i.class_name == "brush_hair"][0].message
+    text = CLEAN["classes"]["brush_hair"]["steps"][1]["description"]
+    report = check_anatomy(with_step(CLEAN, "brush_hair", 2, description=text, subject="hand"))
+    assert ("brush_hair", None, "duplicate_step") in kinds(report)
+
+
+def test_subject_not_mentioned_is_lenient():
+    report = check_anatomy(with_step(CLEAN, "jump_into_pool", 2, subject="diver"))
+    assert ("jump_into_pool", 3, "subject_not_mentioned") in kinds(report)
+    # head noun with a modifier, plural/inflected forms and person words/pronouns are accepted
+    ok = with_step(CLEAN, "jump_into_pool", 0, subject="the swimmer's feet",
+                   description="Both feet of a swimmer grip the pool edge.")
+    ok = with_step(ok, "brush_hair", 0, subject="man", description="He lifts a brush to his head.")
+    assert not check_anatomy(ok).of_kind("subject_not_mentioned")
+
+
+def test_malformed_entries():
+    doc = copy.deepcopy(CLEAN)
+    doc["classes"]["brush_hair"]["steps"] = doc["classes"]["brush_hair"]["steps"][:2]
+    del doc["classes"]["jump_into_pool"]["steps"][1]["motion"]
+    doc["classes"]["Pouring [something] into [something]"]["steps"][0]["subject"] = " "
+    doc["classes"]["bad"] = {"label": "bad"}
+    doc["classes"]["worse"] = ["not", "a", "dict"]
+    report = check_anatomy(doc)
+    found = {(i.class_name, i.step) for i in report.of_kind("malformed")}
+    assert found == {("brush_hair", None), ("jump_into_pool", 2),
+                     ("Pouring [something] into [something]", 1), ("bad", None), ("worse", None)}
+    assert "2 steps instead of 3" in report.summary()
+    assert "field 'motion' is missing" in report.summary()
+    assert check_anatomy(doc, num_steps=2).num_steps == 2
+
+
+def test_report_structure_and_summary(tmp_path):
+    doc = with_step(CLEAN, "brush_hair", 1, object="none")
+    path = tmp_path / "a.json"
+    write_json(path, doc)
+    for source in (path, tmp_path, str(path)):
+        if source == tmp_path:
+            write_json(tmp_path / "anatomy.json", doc)
+        report = check_anatomy(source)
+        assert [i.kind for i in report.issues] == ["empty_object"]
+        issue = report.issues[0]
+        assert (issue.class_name, issue.step) == ("brush_hair", 2)
+        assert "[empty_object] 'brush_hair' step 2: object is a placeholder: 'none'" in report.summary()
+        assert report.flagged_classes() == {"brush_hair"}
+    assert set(ISSUE_KINDS) >= set(report.by_kind())
+
+
+def test_stemming_joins_inflections():
+    for a, b in [("brushing", "brush"), ("dribbling", "dribble"), ("swimming", "swims"),
+                 ("fencing", "fence"), ("catches", "catching")]:
+        assert stem(a) == stem(b)
+    assert stem("ball") != stem("balance")

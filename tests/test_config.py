@@ -1,0 +1,141 @@
+"""Run configs: every shipped file validates, YAML round trips, overrides convert, errors name the key."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lga.config import (Config, ConfigError, apply_override, config_from_dict, default_config,
+                        load_config, select_profile)
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+CONFIG_FILES = sorted(CONFIG_DIR.rglob("*.yaml"))
+
+
+def test_configs_folder_covers_every_benchmark_shot_and_ablation_row():
+    names = {p.stem for p in CONFIG_FILES}
+    for ds in ("hmdb51", "ucf101", "kinetics100", "ssv2_small", "ssv2_full"):
+        for k in (1, 5):
+            assert f"{ds}_5way_{k}shot" in names
+    for k in (1, 5):
+        assert f"atomic_actions_5way_{k}shot_cpu" in names
+        for row in ("video_video", "visual_anatomy", "text_anatomy", "both_anatomies",
+                    "both_anatomies_vt_only", "full"):
+            assert f"hmdb51_5way_{k}shot_{row}" in names
+
+
+@pytest.mark.parametrize("path", CONFIG_FILES, ids=lambda p: str(p.relative_to(CONFIG_DIR)))
+def test_every_config_file_loads_and_its_components_check(path):
+    from lga.engine.build import check_components
+    from lga.models.lga import LGAConfig
+    cfg = load_config(path)
+    check_components(cfg.model)                     # classes exist, arguments are accepted
+    if cfg.model.head == "lga":
+        LGAConfig(**cfg.model.head_args)
+    assert cfg.name == path.stem
+    assert cfg.data.k_shot == int(path.stem.split("_5way_")[1][0])
+    if cfg.profile == "paper":                      # the recipe of PAPER.md
+        t = cfg.train
+        assert (cfg.data.num_frames, t.optimizer, t.lr, t.epochs, t.milestones, t.tasks_per_step,
+                t.warmup_epochs) == (8, "adam", 1e-5, 10, [6, 9], 4, 1.0)
+        assert cfg.data.train_queries == 5 and cfg.data.test_queries == 1 and cfg.eval.episodes == 10_000
+        assert cfg.eval.split == "test"
+
+
+def test_ablation_rows_match_the_models_table():
+    from lga.models.lga import ABLATION_ROWS
+    by_file = {"video_video": "video-video", "visual_anatomy": "+ visual anatomy",
+               "text_anatomy": "+ textual anatomy", "both_anatomies": "both anatomies",
+               "both_anatomies_vt_only": "both anatomies, video-text only", "full": "full LGA"}
+    from lga.models.lga import LGAConfig
+    for stem, row in by_file.items():
+        cfg = load_config(CONFIG_DIR / "ablations" / f"hmdb51_5way_1shot_{stem}.yaml")
+        assert LGAConfig(**cfg.model.head_args) == ABLATION_ROWS[row], stem
+
+
+@pytest.mark.parametrize("profile", ["cpu", "paper"])
+def test_yaml_round_trip(profile, tmp_path):
+    cfg = default_config(profile)
+    cfg.model.head_args = {"alpha": 0.3, "nested": {"a": [1, 2]}}
+    cfg.train.grad_clip = None
+    text = cfg.to_yaml(tmp_path / "c.yaml")
+    assert load_config(tmp_path / "c.yaml") == cfg
+    assert config_from_dict(yaml.safe_load(text)) == cfg
+
+
+def test_profile_defaults():
+    paper, cpu = default_config("paper"), default_config("cpu")
+    assert paper.model.encoder == "clip" and paper.model.encoder_args["model"] == "ViT-B-16"
+    assert paper.train.lr == 1e-5 and paper.train.tasks_per_step == 4 and paper.train.milestones == [6, 9]
+    assert cpu.data.dataset == "atomic_actions" and cpu.train.device == "auto"
+    assert load_config(None) == cpu
+    assert select_profile("cpu").name == "cpu"      # the lead's profile API still works
+
+
+def test_partial_file_takes_profile_defaults(tmp_path):
+    p = tmp_path / "p.yaml"
+    p.write_text("profile: paper\ntrain:\n  lr: 2.0e-5\n")
+    cfg = load_config(p)
+    assert cfg.train.lr == 2e-5 and cfg.train.tasks_per_step == 4 and cfg.data.dataset == "hmdb51"
+    p.write_text("model:\n  encoder: clip\n  encoder_args: {model: lga-tiny-vit-64}\n")
+    assert load_config(p).model.encoder_args == {"model": "lga-tiny-vit-64"}   # cpu's conv4 args dropped
+
+
+def test_overrides_convert_types():
+    cfg = load_config(None, ["train.lr=1e-4", "train.epochs=3", "train.amp=false", "train.grad_clip=null",
+                             "train.milestones=[1, 2]", "data.anatomy=hmdb51", "train.warmup_epochs=1",
+                             "model.head_args.alpha=0.25", "model.encoder_args={dim: 16}", "eval.episodes=1_000"])
+    assert cfg.train.lr == 1e-4 and isinstance(cfg.train.lr, float)
+    assert cfg.train.epochs == 3 and cfg.train.amp is False and cfg.train.grad_clip is None
+    assert cfg.train.milestones == [1, 2] and cfg.train.warmup_epochs == 1.0
+    assert isinstance(cfg.train.warmup_epochs, float)
+    assert cfg.model.head_args == {"alpha": 0.25}
+    assert cfg.model.encoder_args == {"dim": 16, "width": 16}   # merged into the profile's (same encoder)
+    assert cfg.eval.episodes == 1000
+    assert apply_override({}, "model.head_args.alpha=1") == {"model": {"head_args": {"alpha": 1}}}
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.lrr=1", r"unknown key train.lrr; allowed keys of train: seed, epochs"),
+    ("trian.lr=1", r"unknown key trian; allowed keys of the config: profile, name, data"),
+    ("train.lr=fast", r"train.lr: expected a number, got 'fast'"),
+    ("data.k_shot=1.5", r"data.k_shot: expected an integer, got 1.5"),
+    ("train.amp=maybe", r"train.amp: expected true/false"),
+    ("train.optimizer=rmsprop", r"train.optimizer: must be one of adam, adamw, sgd; got 'rmsprop'"),
+    ("data.dataset=imagenet", r"data.dataset: must be one of atomic_actions, hmdb51"),
+    ("train.milestones=[9, 6]", r"train.milestones: must be increasing epochs"),
+    ("data.n_way=1", r"data.n_way: must be >= 2"),
+    ("train.lr=-1", r"train.lr: must be > 0"),
+    ("train=3", r"train is a section"),
+    ("train.lr", r"--set expects key=value"),
+    ("train.lr.x=1", r"train.lr is not a section"),
+    ("model.encoder_args=3", r"model.encoder_args: expected a mapping"),
+])
+def test_bad_values_name_the_key_and_what_is_allowed(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, [override])
+
+
+def test_file_errors_name_the_file(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text("train:\n  epochs: ten\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: train.epochs: expected an integer, got 'ten'"):
+        load_config(p)
+    p.write_text("- a list\n")
+    with pytest.raises(ConfigError, match="must be a mapping"):
+        load_config(p)
+    with pytest.raises(FileNotFoundError):
+        load_config(tmp_path / "none.yaml")
+
+
+def test_unknown_component_arguments_are_named():
+    from lga.engine.build import check_components
+    with pytest.raises(ConfigError, match=r"model.head_args.alhpa; LGAConfig fields: .*alpha"):
+        check_components(load_config(CONFIG_DIR / "hmdb51_5way_1shot.yaml", ["model.head_args.alhpa=1"]).model)
+    with pytest.raises(ConfigError, match=r"model.encoder_args.wdth; FrameEncoder accepts: dim, width"):
+        check_components(load_config(None, ["model.encoder_args.wdth=1"]).model)
+    with pytest.raises(ConfigError, match=r"model.head: unknown head 'protonett'"):
+        check_components(load_config(None, ["model.head=protonett"]).model)
+    with pytest.raises(ConfigError, match=r"alpha must be in \[0, 1\]"):
+        check_components(load_config(CONFIG_DIR / "hmdb51_5way_1shot.yaml", ["model.head_args.alpha=2"]).model)
+    assert isinstance(default_config("cpu"), Config)

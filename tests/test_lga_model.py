@@ -1,0 +1,312 @@
+"""The LGA head: shapes, gradients, every ablation row and its switches, order sensitivity,
+the (frame, phase text) pairs of AtomicActions, and the whole path from a tiny CLIP to a loss."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from lga.anatomy.visual import phase_masks, uniform_segment
+from lga.models import matching
+from lga.models.baselines import OTAMHead, ProtoNet
+from lga.models.lga import ABLATION_ROWS, LGA, LGAConfig, ablation_config
+
+D = 16
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def episode(E=2, N=5, K=2, Q=3, T=8, L=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    s = torch.randn(E, N * K, T, D, generator=g)
+    q = torch.randn(E, N * Q, T, D, generator=g)
+    sl = torch.stack([torch.randperm(N * K, generator=g) % N for _ in range(E)])
+    ql = torch.arange(N).repeat_interleave(Q).expand(E, -1).clone()
+    text = {"class_text": torch.randn(E, N, L, D, generator=g), "label_text": torch.randn(E, N, D, generator=g)}
+    return s, sl, q, ql, N, text
+
+
+def make(cfg: LGAConfig | str = "full LGA", **kw) -> LGA:
+    torch.manual_seed(0)
+    cfg = ABLATION_ROWS[cfg] if isinstance(cfg, str) else cfg
+    return LGA(D, cfg, num_heads=4, **kw)
+
+
+def test_forward_and_loss_shapes_finite_and_gradients_reach_the_fusion():
+    s, sl, q, ql, n, text = episode()
+    head = make()
+    logits = head(s, sl, q, n, **text)
+    assert logits.shape == (2, 15, 5) and torch.isfinite(logits).all()
+    torch.testing.assert_close(logits.exp().sum(-1), torch.ones(2, 15))   # fused log-probabilities
+    s.requires_grad_(True)
+    q.requires_grad_(True)
+    loss, logits2 = head.loss(s, sl, q, ql, n, **text)
+    assert loss.ndim == 0 and torch.isfinite(loss)
+    torch.testing.assert_close(logits2, logits)
+    loss.backward()
+    for name, p in head.fusion.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+    assert s.grad.abs().sum() > 0 and q.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("row", list(ABLATION_ROWS))
+@pytest.mark.parametrize("metric", ["frames", "phases"])
+def test_every_ablation_row_runs(row, metric):
+    s, sl, q, ql, n, text = episode(K=1, Q=2)
+    head = make(ablation_config(row, vv_metric=metric))
+    s.requires_grad_(True)
+    loss, logits = head.loss(s, sl, q, ql, n, **text)
+    assert logits.shape == (2, 10, 5) and torch.isfinite(logits).all() and torch.isfinite(loss)
+    loss.backward()
+    assert (head.fusion is not None) == ABLATION_ROWS[row].use_text_anatomy
+
+
+def test_ablation_rows_are_the_papers():
+    assert list(ABLATION_ROWS) == ["video-video", "+ visual anatomy", "+ textual anatomy", "both anatomies",
+                                   "both anatomies, video-text only", "full LGA"]
+    assert ABLATION_ROWS["full LGA"] == LGAConfig()
+    assert ABLATION_ROWS["video-video"].phases_used == 1
+    assert ablation_config("full LGA", alpha=0.9).alpha == 0.9
+    with pytest.raises(KeyError):
+        ablation_config("nope")
+    with pytest.raises(ValueError):
+        LGAConfig(segmenter="kmeans")
+    with pytest.raises(ValueError):
+        LGAConfig(use_video_video=False, use_video_text=False)
+
+
+def test_video_text_only_ignores_the_support_videos():
+    s, sl, q, ql, n, text = episode()
+    head = make("both anatomies, video-text only")
+    out = head(s, sl, q, n, **text)
+    torch.testing.assert_close(out, head(torch.randn_like(s), sl, q, n, **text))
+    # ... and is the mean over phases of query-phase / step-text cosines
+    bounds, masks = head.segment(q.flatten(0, 1))
+    from lga.anatomy.visual import phase_pool
+    phases = phase_pool(q.flatten(0, 1), masks).view(2, 15, 3, D)
+    expected = matching.video_text_similarity(phases, text["class_text"]) / head.config.vt_temperature
+    torch.testing.assert_close(out, expected)
+    assert not torch.allclose(out, head(s, sl, q, n, **dict(text, class_text=torch.randn_like(text["class_text"]))))
+
+
+@pytest.mark.parametrize("row", ["video-video", "+ visual anatomy"])
+def test_rows_without_text_ignore_text(row):
+    s, sl, q, ql, n, text = episode()
+    head = make(row)
+    out = head(s, sl, q, n, **text)
+    torch.testing.assert_close(out, head(s, sl, q, n))                     # no text needed at all
+    noise = {k: torch.randn_like(v) for k, v in text.items()}
+    torch.testing.assert_close(out, head(s, sl, q, n, **noise))
+
+
+def test_text_anatomy_changes_video_video_scores():
+    s, sl, q, ql, n, text = episode()
+    head = make("both anatomies")
+    out = head(s, sl, q, n, **text)
+    assert not torch.allclose(out, head(s, sl, q, n, **dict(text, class_text=torch.randn_like(text["class_text"]))))
+    with pytest.raises(ValueError, match="class_text"):
+        head(s, sl, q, n)
+
+
+def test_without_fusion_frames_metric_is_ab_mhm_averaged_over_shots():
+    s, sl, q, ql, n, text = episode(K=2, Q=1)
+    for row in ("video-video", "+ visual anatomy"):
+        head = make(row)
+        _, det = head(s, sl, q, n, return_details=True)
+        qm, sm = det["query_side"]["masks"], det["support_side"]["masks"]
+        d = matching.ab_mhm_distance(q, qm, s, sm)                                  # [E, Nq, Ns]
+        per_class = torch.stack([torch.stack([d[e][:, sl[e] == c].mean(-1) for c in range(n)], -1)
+                                 for e in range(2)])
+        torch.testing.assert_close(det["vv"], -per_class / head.config.vv_temperature)
+    # one whole-video phase: AB-MHM is Bi-MHM
+    head = make("video-video")
+    _, det = head(s, sl, q, n, return_details=True)
+    torch.testing.assert_close(det["vv_video_distance"], matching.bi_mhm_distance(q, s))
+
+
+def test_uniform_plain_phases_and_overlap():
+    s, sl, q, ql, n, text = episode(K=1, Q=1)
+    head = make("+ textual anatomy")
+    _, det = head(s, sl, q, n, return_details=True, **text)
+    expected = phase_masks(uniform_segment(1, 8, 3), 8, overlap=0)[0]
+    assert torch.equal(det["query_side"]["masks"][0, 0], expected)
+    head = make("full LGA", overlap=2)
+    _, det = head(s, sl, q, n, return_details=True, **text)
+    masks = det["query_side"]["masks"]
+    assert (masks.sum(2) >= 1).all() and (masks.sum(-1).sum(-1) > 8).all()   # overlapping phases
+
+
+def test_order_sensitivity_lga_otam_protonet():
+    s, sl, q, ql, n, text = episode(K=1, Q=1, seed=3)
+    rev = q.flip(2)
+    torch.testing.assert_close(ProtoNet()(s, sl, q, n), ProtoNet()(s, sl, rev, n))
+    assert not torch.allclose(OTAMHead()(s, sl, q, n), OTAMHead()(s, sl, rev, n))
+    for row in ("+ visual anatomy", "full LGA"):
+        head = make(row)
+        assert not torch.allclose(head(s, sl, q, n, **text), head(s, sl, rev, n, **text))
+    # whole-video Bi-MHM (no visual anatomy) is a set metric: order-blind like ProtoNet
+    head = make("video-video")
+    torch.testing.assert_close(head(s, sl, q, n), head(s, sl, rev, n))
+
+
+def test_alpha_and_train_with():
+    s, sl, q, ql, n, text = episode()
+    full = make()
+    _, det = full(s, sl, q, n, return_details=True, **text)
+    torch.testing.assert_close(make(alpha=1.0)(s, sl, q, n, **text), det["vv"].log_softmax(-1))
+    torch.testing.assert_close(make(alpha=0.0)(s, sl, q, n, **text), det["vt"].log_softmax(-1))
+    # train_with="vv" and no contrastive loss: the loss is the CE of the video-video logits
+    head = make(vt_weight=0.0)
+    loss, _ = head.loss(s, sl, q, ql, n, **text)
+    torch.testing.assert_close(loss, torch.nn.functional.cross_entropy(det["vv"].flatten(0, 1), ql.flatten()))
+    fused, _ = make(vt_weight=0.0, train_with="fused").loss(s, sl, q, ql, n, **text)
+    assert not torch.allclose(loss, fused)
+    with_vt, _ = make().loss(s, sl, q, ql, n, **text)
+    assert with_vt > loss                                    # the contrastive term is added
+
+
+def test_query_text_shared_and_phase_metric_prototypes():
+    s, sl, q, ql, n, text = episode()
+    a = make(query_text="shared")(s, sl, q, n, **text)
+    b = make()(s, sl, q, n, **text)
+    assert torch.isfinite(a).all() and not torch.allclose(a, b)
+    head = make(vv_metric="phases", use_video_text=False)
+    _, det = head(s, sl, q, n, return_details=True, **text)
+    fused_s = torch.nn.functional.normalize(det["support_side"]["fused"], dim=-1)
+    fused_q = torch.nn.functional.normalize(det["query_side"]["fused"], dim=-1)
+    e, j, c = 1, 4, 2
+    proto = fused_s[e][sl[e] == c].mean(0)                                   # [L, D]: mean over shots
+    d = (1 - torch.nn.functional.cosine_similarity(fused_q[e, j], proto, dim=-1)).sum()
+    torch.testing.assert_close(det["d_vv"][e, j, c], d)
+
+
+def test_explain_returns_figure_material():
+    s, sl, q, ql, n, text = episode(E=1, K=1, Q=1)
+    head = make()
+    head.train()
+    out = head.explain(s, sl, q, n, **text)
+    assert head.training                                     # explain does not flip the mode
+    assert out["logits"].shape == (1, 5, 5)
+    side = out["query_side"]
+    assert side["bounds"].shape == (1, 5, 4) and side["masks"].shape == (1, 5, 3, 8)
+    assert side["attention"].shape == (1, 5, 4, 3, 3)
+    torch.testing.assert_close(side["attention"].sum(-1), torch.ones(1, 5, 4, 3))
+    assert out["vv_per_phase"].shape == (1, 5, 5, 3)
+    assert len(out["frame_distances"]) == 3 and out["frame_distances"][0].shape == (1, 5, 5, 8, 8)
+    assert out["vt_similarity"].abs().max() <= 1 + 1e-5
+
+
+# --------------------------------------------------------------------------- data and the full path
+
+@pytest.fixture(scope="module")
+def tiny_aa(tmp_path_factory):
+    from lga.data.atomic_actions import AtomicActionsConfig, generate
+
+    root = tmp_path_factory.mktemp("aa")
+    generate(root, AtomicActionsConfig(seed=2, num_classes=(4, 2, 2), videos_per_class=2,
+                                       frames_per_video=16, size=32, workers=1), progress=False)
+    return root
+
+
+def test_phase_pairs_pair_each_frame_with_its_phase(tiny_aa):
+    from lga.data import layout
+    from lga.data.atomic_actions import phase_pairs
+    from lga.data.video import read_video
+
+    pairs = phase_pairs(tiny_aa, "train", frames_per_phase=2, seed=0)
+    anatomy = layout.read_anatomy(tiny_aa / "anatomy.json")
+    assert len(pairs) == 4 * 2 * 3 * 2 and pairs.frames.shape == (48, 32, 32, 3)
+    frame, text = pairs[0]
+    assert frame.dtype == torch.uint8 and isinstance(text, str)
+    clips = {}
+    for i in range(len(pairs)):
+        key, t, phase = pairs.keys[i], pairs.frame_indices[i], pairs.phases[i]
+        bounds = anatomy["videos"][key]["phase_bounds"]
+        lo, hi = bounds[phase], bounds[phase + 1]
+        margin = 1 if hi - lo - 2 >= 2 else 0                      # default margin, dropped if too short
+        assert lo + margin <= t < hi - margin
+        assert pairs.texts[i] == anatomy["classes"][pairs.class_names[i]]["steps"][phase]["description"]
+        if key not in clips:
+            clips[key] = read_video(layout.find_video(tiny_aa, key), num_frames=16)
+        assert torch.equal(pairs.frames[i], clips[key][t])
+    again = phase_pairs(tiny_aa, "train", frames_per_phase=2, seed=0)
+    assert again.frame_indices == pairs.frame_indices              # a function of the seed
+    other = phase_pairs(tiny_aa, "train", frames_per_phase=2, seed=1)
+    assert other.frame_indices != pairs.frame_indices
+    assert set(pairs.text_index().tolist()) == set(range(len(pairs.descriptions)))
+    labelled = phase_pairs(tiny_aa, "val", frames_per_phase=1, label_frames=2, label_template="a {label}",
+                           max_videos_per_class=1)
+    assert len(labelled) == 2 * 1 * (3 + 2)
+    assert labelled.subset([k == "label" for k in labelled.kinds]).texts[0].startswith("a ")
+    assert set(labelled.phases) == {-1, 0, 1, 2}
+
+
+MICRO = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 32, "layers": 2, "width": 32, "head_width": 16, "patch_size": 8},
+    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+}
+
+
+def test_full_path_tiny_clip_encoder_text_bank_lga_backward(tiny_aa):
+    from lga.data.dataset import VideoDataset, load_clips
+    from lga.data.episodes import EpisodeSampler
+    from lga.models.backbone import load_clip
+    from lga.models.backbone_encoder import ClipFrameEncoder
+    from lga.models.text_bank import TextBank
+
+    torch.manual_seed(0)
+    model, _, tok = load_clip(MICRO)
+    enc = ClipFrameEncoder(model, tok, train_last_blocks=1)
+    assert enc.dim == 32 and any("resblocks.1" in n for n in enc.trainable)
+    assert not any("resblocks.0" in n for n in enc.trainable)
+    ds = VideoDataset(tiny_aa, "train", num_frames=8)
+    clips, labels, _, _ = load_clips(ds, progress=False)
+    bank = TextBank.build(tiny_aa, ds.class_names, model, tok, label_template="{label}")
+    assert bank.steps.shape == (4, 3, 32)
+    sampler = EpisodeSampler(labels.numpy(), n_way=2, k_shot=1, q_query=1, seed=0)
+    ep = sampler.batch(0, 2)                                            # 2 episodes
+    sup, qry = torch.from_numpy(ep.support), torch.from_numpy(ep.query)
+    feats = enc(clips[torch.cat([sup.flatten(), qry.flatten()])])        # [E*(NK+NQ), T, D]
+    assert feats.shape == (8, 8, 32) and feats.requires_grad
+    s_f, q_f = feats[:4].view(2, 2, 8, 32), feats[4:].view(2, 2, 8, 32)
+    head = LGA(32, num_heads=4)
+    enc.train()
+    assert not enc.model.visual.training or enc.trainable                 # partly trainable: mode follows
+    loss, logits = head.loss(s_f, torch.from_numpy(ep.support_labels), q_f, torch.from_numpy(ep.query_labels),
+                             2, **bank.for_episodes(ep.classes))
+    loss.backward()
+    assert logits.shape == (2, 2, 2) and torch.isfinite(loss)
+    assert head.fusion.q_proj.weight.grad.abs().sum() > 0
+    last = model.visual.transformer.resblocks[1].mlp.c_fc.weight
+    assert last.grad is not None and last.grad.abs().sum() > 0
+    assert model.visual.transformer.resblocks[0].mlp.c_fc.weight.grad is None
+
+    frozen = ClipFrameEncoder(model, tok)                                  # everything frozen
+    frozen.train()
+    assert not frozen.model.visual.training
+    out = frozen(clips[:2])
+    assert out.shape == (2, 8, 32) and not out.requires_grad
+    torch.testing.assert_close(out.norm(dim=-1), torch.ones(2, 8))
+
+
+@pytest.mark.parametrize("kw", [dict(vt_features="fused"), dict(vt_features="fused", query_text="shared"),
+                                dict(use_text_anatomy=False), dict(fusion_residual="query")])
+def test_variants_train(kw):
+    s, sl, q, ql, n, text = episode()
+    head = make(**kw)
+    s.requires_grad_(True)
+    loss, logits = head.loss(s, sl, q, ql, n, **text)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(logits).all() and s.grad.abs().sum() > 0
+    if kw.get("use_text_anatomy") is False:                  # video-text against the label prompt
+        assert not torch.allclose(logits, head(s, sl, q, n, **dict(text, label_text=torch.randn_like(text["label_text"]))))
