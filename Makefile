@@ -14,7 +14,20 @@ ifneq ($(wildcard $(SHARED)/splits/SOURCES.md),)
 export LGA_SPLITS_DIR ?= $(SHARED)/splits
 endif
 
-.PHONY: book test unit nbval html env clean
+# What the static HTML loads, served by the book itself so that it works offline (no CDN): the
+# ipywidgets manager (@jupyter-widgets/html-manager's embed bundle and its fonts) and MathJax. Each
+# pinned npm package is fetched once from the npm registry into build/npm/ (kept, so later builds are
+# offline) and copied to book/_static/ (not committed); _config.yml points myst-nb and Sphinx there.
+HTML_MANAGER  := 1.0.15
+MATHJAX       := 3.2.2
+NPM_DIR       := build/npm
+WIDGETS_JS    := book/_static/widgets/embed.js
+MATHJAX_JS    := book/_static/mathjax/tex-mml-chtml.js
+ASSETS        := $(WIDGETS_JS) $(MATHJAX_JS)
+# the browser that tests/test_browser.py drives (Debian package names)
+CHROMIUM      ?= chromium
+
+.PHONY: book test unit nbval html env assets widgets browser stamp clean
 
 env: $(STAMP)
 
@@ -25,19 +38,75 @@ $(STAMP): pyproject.toml
 	$(PY) -m ipykernel install --prefix $(VENV) --name python3 --display-name "Python 3 (lga)" > /dev/null
 	@touch $(STAMP)
 
-book: $(STAMP)
+assets: $(ASSETS)
+widgets: assets
+
+# npm pack NAME VERSION: the package's tarball in $(NPM_DIR), fetched once (npm's cache first)
+define npm_pack
+	@command -v npm > /dev/null || { echo "ERROR: npm is needed once to fetch $(1)@$(2) (apt-get install npm)" >&2; exit 1; }
+	mkdir -p $(NPM_DIR)
+	cd $(NPM_DIR) && npm pack --silent --prefer-offline $(1)@$(2) > /dev/null
+	@test -s $@ || { echo "ERROR: npm pack did not produce $@" >&2; exit 1; }
+endef
+
+$(NPM_DIR)/jupyter-widgets-html-manager-$(HTML_MANAGER).tgz:
+	$(call npm_pack,@jupyter-widgets/html-manager,$(HTML_MANAGER))
+
+$(NPM_DIR)/mathjax-$(MATHJAX).tgz:
+	$(call npm_pack,mathjax,$(MATHJAX))
+
+$(WIDGETS_JS): $(NPM_DIR)/jupyter-widgets-html-manager-$(HTML_MANAGER).tgz
+	rm -rf $(NPM_DIR)/html-manager book/_static/widgets
+	mkdir -p $(NPM_DIR)/html-manager book/_static/widgets
+	tar -xzf $< -C $(NPM_DIR)/html-manager
+	cd $(NPM_DIR)/html-manager/package/dist && cp embed.js embed.js.LICENSE.txt *.woff *.woff2 *.ttf *.eot *.svg $(CURDIR)/book/_static/widgets/
+	@test -s $@ || { echo "ERROR: $@ is missing after unpacking $<" >&2; exit 1; }
+	@touch $@
+
+# MathJax's combined TeX+MathML/CHTML bundle with the components it loads on demand (fonts, TeX
+# extensions, menu, accessibility); the other combined bundles are left out
+$(MATHJAX_JS): $(NPM_DIR)/mathjax-$(MATHJAX).tgz
+	rm -rf $(NPM_DIR)/mathjax book/_static/mathjax
+	mkdir -p $(NPM_DIR)/mathjax book/_static/mathjax
+	tar -xzf $< -C $(NPM_DIR)/mathjax
+	cd $(NPM_DIR)/mathjax/package/es5 && cp -r tex-mml-chtml.js startup.js core.js loader.js input output ui a11y sre adaptors $(CURDIR)/book/_static/mathjax/
+	cp $(NPM_DIR)/mathjax/package/LICENSE book/_static/mathjax/
+	@test -s $@ || { echo "ERROR: $@ is missing after unpacking $<" >&2; exit 1; }
+	@touch $@
+
+# fails loudly when the rendered book lacks the widget manager its pages load
+define check_assets
+	@for f in _build/html/_static/widgets/embed.js _build/html/_static/mathjax/tex-mml-chtml.js; do \
+	  test -s $$f || { echo "ERROR: $$f is missing: the book's widgets or equations would not work offline (run make assets)" >&2; exit 1; }; done
+endef
+
+book: $(STAMP) $(ASSETS)
 	$(VENV)/bin/jupyter-book build --path-output . .
+	$(check_assets)
 
 test: unit nbval html
 
-unit: $(STAMP)
+unit: $(STAMP) $(ASSETS) browser
 	$(PY) -m pytest tests
 
 nbval: $(STAMP)
 	$(PY) -m pytest --nbval book --nbval-sanitize-with book/nbval_sanitize.cfg -p no:cacheprovider
 
-html: $(STAMP)
-	$(VENV)/bin/jupyter-book build -W -n --keep-going --path-output . .
+html: $(STAMP) $(ASSETS)
+	$(VENV)/bin/jupyter-book build --all -W -n --keep-going --path-output . .
+	$(check_assets)
+
+# headless Chromium for tests/test_browser.py, installed from Debian when missing
+browser:
+	@command -v $(CHROMIUM) > /dev/null || { \
+	  echo "installing $(CHROMIUM) (apt-get) for the browser test"; \
+	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(CHROMIUM) > /dev/null; }
+	@command -v $(CHROMIUM) > /dev/null || { echo "ERROR: $(CHROMIUM) is not installed; tests/test_browser.py needs it" >&2; exit 1; }
+
+# every chapter's set-up cell = book/_setup_cell.py, and its Colab badge -> this release (see README)
+stamp: $(STAMP)
+	$(PY) book/_stamp.py
 
 clean:
 	rm -rf _build

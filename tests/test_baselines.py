@@ -43,7 +43,7 @@ def test_protonet_is_a_few_shot_head_and_ignores_text():
 
 
 def test_otam_head_matches_a_naive_loop_for_k_shots():
-    s, sl, q, ql, n, text = episode(E=2, K=3, Q=2, T=5, D=6)
+    s, sl, q, ql, n, text = episode(E=2, N=3, K=3, Q=2, T=5, D=6)
     head = OTAMHead(lbda=0.1, temperature=0.5)
     logits = head(s, sl, q, n, **text)
     for e in range(2):
@@ -132,7 +132,8 @@ def test_text_bank_gathers_and_round_trips(tmp_path):
     bank = TextBank.build(ANATOMY, names, encode=fake_encode)
     assert bank.steps.shape == (3, 2, 8) and bank.labels.shape == (3, 8)
     assert bank.label_texts[1] == DEFAULT_LABEL_TEMPLATE.format(label="brush hair")
-    torch.testing.assert_close(bank.steps[2], fake_encode(["a person runs to a ball", "a foot hits the ball"]))
+    expected = fake_encode(["a person runs to a ball", "a foot hits the ball"])
+    torch.testing.assert_close(bank.steps[2], expected)
     classes = torch.tensor([[2, 0], [1, 2]])
     out = bank.for_episodes(classes)
     assert out["class_text"].shape == (2, 2, 2, 8) and out["label_text"].shape == (2, 2, 8)

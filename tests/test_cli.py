@@ -72,6 +72,12 @@ def test_train_resume_and_eval_end_to_end(tiny, tmp_path, capsys):
     res = json.loads(out.read_text())
     assert res["num_episodes"] == 300 and len(res["accuracies"]) == 300 and 0 <= res["mean"] <= 1
     assert res["meta"]["split"] == "test" and res["meta"]["checkpoint_step"] == summary["best_step"]
+    # a checkpoint copied away from its run still carries its config
+    lone = tmp_path / "lone.safetensors"
+    lone.write_bytes((run / "checkpoints" / "best.safetensors").read_bytes())
+    capsys.readouterr()
+    assert main(["eval", "--checkpoint", str(lone), "--episodes", "300", "--no-progress"]) == 0
+    assert f"{100 * res['mean']:.2f} ±" in capsys.readouterr().out
 
 
 def test_bad_config_values_exit_2_with_the_key(tmp_path):

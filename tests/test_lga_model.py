@@ -3,9 +3,7 @@ the (frame, phase text) pairs of AtomicActions, and the whole path from a tiny C
 
 from __future__ import annotations
 
-from dataclasses import replace
 
-import numpy as np
 import pytest
 import torch
 
@@ -309,4 +307,32 @@ def test_variants_train(kw):
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(logits).all() and s.grad.abs().sum() > 0
     if kw.get("use_text_anatomy") is False:                  # video-text against the label prompt
-        assert not torch.allclose(logits, head(s, sl, q, n, **dict(text, label_text=torch.randn_like(text["label_text"]))))
+        other = dict(text, label_text=torch.randn_like(text["label_text"]))
+        assert not torch.allclose(logits, head(s, sl, q, n, **other))
+
+
+def test_explain_video_text_only_has_query_phases():
+    s, sl, q, ql, n, text = episode(E=1, K=1, Q=1)
+    out = make("both anatomies, video-text only").explain(s, sl, q, n, **text)
+    assert out["vv"] is None and out["query_side"]["masks"].shape == (1, 5, 3, 8)
+    torch.testing.assert_close(out["logits"], out["vt"])
+
+
+def test_tiny_clip_recipe_and_retrieval_on_phase_pairs(tiny_aa, tmp_path):
+    from lga.data.atomic_actions import phase_pairs
+    from lga.models import tiny_clip as tc
+    from lga.models.backbone import encode_images, encode_text
+
+    recipe = tc.tiny_clip_recipe()
+    assert recipe == tc.TINY_CLIP_RECIPE and tc.tiny_clip_recipe(steps=3)["steps"] == 3
+    with pytest.raises(TypeError):
+        tc.tiny_clip_recipe(stpes=3)
+    model, _, tok = tc.get_or_train_atomic_actions_clip(tiny_aa, tmp_path / "clip", progress=False,
+                                                        config=MICRO, steps=2, batch_size=8)
+    assert tc.read_train_log(tmp_path / "clip")["settings"]["steps"] == 2
+    pairs = phase_pairs(tiny_aa, "val", frames_per_phase=1)
+    acc = tc.retrieval_accuracy(model, tok, pairs)
+    with torch.no_grad():
+        sims = encode_images(model, pairs.frames) @ encode_text(model, tok, pairs.descriptions).T
+    assert acc == pytest.approx((sims.argmax(1) == torch.from_numpy(pairs.text_index())).float().mean().item())
+    assert acc == pytest.approx(tc.retrieval_accuracy(model, tok, [pairs[i] for i in range(len(pairs))]))

@@ -9,6 +9,7 @@ from pathlib import Path
 import nbformat
 import pytest
 import yaml
+from book_build import rendered_book
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,25 +63,115 @@ def test_chapters_are_committed_executed_without_errors():
         assert not re.search(r"sk-[A-Za-z0-9]{20,}", text), f"{path.name} contains what looks like an API key"
 
 
-def test_setup_cells_install_from_the_configured_repository():
-    url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
-    for path in sorted((ROOT / "book").glob("*.ipynb")):
+def config():
+    return yaml.safe_load((ROOT / "_config.yml").read_text())
+
+
+def chapters():
+    return sorted((ROOT / "book").glob("*.ipynb"))
+
+
+SETUP_CELL = (ROOT / "book" / "_setup_cell.py").read_text().rstrip("\n")
+
+
+def test_setup_cell_installs_the_release_of_the_configured_repository():
+    """One repository URL (_config.yml), one release: "v" + the package version, everywhere."""
+    repo = config()["repository"]
+    release = f"v{pyproject()['project']['version']}"
+    assert repo["branch"] == release, (f"_config.yml repository.branch is {repo['branch']!r}; the book documents "
+                                       f"release {release!r} (pyproject.toml): set it, then `make stamp`")
+    found = re.search(r'^REPOSITORY, RELEASE = "([^"]+)", "([^"]+)"$', SETUP_CELL, flags=re.M)
+    assert found, "book/_setup_cell.py must set REPOSITORY, RELEASE on one line"
+    assert found.groups() == (repo["url"], release), (
+        f"book/_setup_cell.py installs {found.groups()}, _config.yml/pyproject.toml say {(repo['url'], release)}")
+    assert 'f"git+{REPOSITORY}@{RELEASE}"' in SETUP_CELL
+    # the one visible line a reader changes to pick a profile
+    assert re.search(r'^profile = select_profile\("auto"\)', SETUP_CELL, flags=re.M)
+    # the hooks tests/test_colab_setup.py uses to run the cell as Colab does
+    assert 'os.environ.get("LGA_FORCE_COLAB") == "1"' in SETUP_CELL and '"LGA_INSTALL_SOURCE"' in SETUP_CELL
+
+
+def test_every_chapter_starts_with_the_set_up_cell():
+    for path in chapters():
         nb = nbformat.read(path, as_version=4)
         first = next(c for c in nb.cells if c.cell_type == "code")
-        assert f"git+{url}" in first.source, f"{path.name}: set-up cell does not install from {url}"
-        assert 'select_profile("auto")' in first.source
+        assert first.source == SETUP_CELL, (f"{path.name}: its first code cell is not book/_setup_cell.py; "
+                                            "run `make stamp`")
+
+
+def test_every_chapter_has_a_header_with_a_local_colab_badge():
+    sys.path.insert(0, str(ROOT / "book"))
+    try:
+        from _stamp import badge
+    finally:
+        sys.path.remove(str(ROOT / "book"))
+    for path in chapters():
+        nb = nbformat.read(path, as_version=4)
+        header = nb.cells[0]
+        assert header.cell_type == "markdown" and header.source.startswith("# "), \
+            f"{path.name}: the first cell must be the header, starting with the chapter's '# ' title"
+        assert badge(path) in header.source, f"{path.name}: header lacks the badge {badge(path)} (`make stamp`)"
+        for needed in ("What you will learn", "Prerequisites", "Run time", "CPU", "GPU"):
+            assert needed in header.source, f"{path.name}: the header does not mention {needed!r}"
+    svg = (ROOT / "book" / "_static" / "colab-badge.svg").read_text()
+    assert svg.lstrip().startswith("<svg") and "Open in Colab" in svg
+    assert not re.search(r"(href|src)=\"https?:", svg), "the badge must not load anything from the network"
+
+
+EXERCISE = re.compile(r"^## Exercises\s*$(.*?)(?=^## |\Z)", flags=re.M | re.S)
+
+
+def test_every_chapter_ends_with_two_to_four_exercises_with_hidden_solutions():
+    for path in chapters():
+        nb = nbformat.read(path, as_version=4)
+        start = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"
+                      and re.search(r"^## Exercises\s*$", c.source, flags=re.M)), None)
+        assert start is not None, f"{path.name}: no '## Exercises' section"
+        end = next((i for i, c in enumerate(nb.cells) if i > start and c.cell_type == "markdown"
+                    and re.search(r"^## (?!Exercises)", c.source, flags=re.M)), len(nb.cells))
+        cells = nb.cells[start:end]
+        text = "\n".join(c.source for c in cells if c.cell_type == "markdown")
+        exercises = re.findall(r"^(\d+)\. ", EXERCISE.search(text).group(1).split(":::")[0], flags=re.M)
+        assert 2 <= len(exercises) <= 4, f"{path.name}: {len(exercises)} exercises, want 2 to 4"
+        for n in exercises:
+            assert re.search(rf"^:::{{admonition}} Solution {n}\n:class: dropdown$", text, flags=re.M), \
+                f"{path.name}: exercise {n} has no hidden solution (a ':::{{admonition}} Solution {n}' " \
+                "block with ':class: dropdown')"
+        # solution code cells: tagged, hidden until opened, and only there
+        for c in cells:
+            if c.cell_type == "code":
+                tags = set(c.metadata.get("tags", []))
+                assert "solution" in tags and tags & {"hide-cell", "hide-input"}, \
+                    f"{path.name}: solution cell not tagged 'solution' + 'hide-cell': {c.source[:60]!r}"
+        outside = [c for i, c in enumerate(nb.cells) if not start <= i < end
+                   and "solution" in c.metadata.get("tags", [])]
+        assert not outside, f"{path.name}: cells tagged 'solution' outside the exercises"
+
+
+def test_api_reference_documents_every_module():
+    api = (ROOT / "book" / "api.md").read_text()
+    documented = set(re.findall(r"^\.\. automodule:: ([\w.]+)$", api, flags=re.M))
+    modules = {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+               for p in (ROOT / "lga").rglob("*.py")} - {"lga.__main__"}
+    assert modules <= documented, f"add to book/api.md: {sorted(modules - documented)}"
+    assert documented <= modules, f"book/api.md documents missing modules: {sorted(documented - modules)}"
+
+
+def test_every_citation_is_in_the_bibliography():
+    bib = set(re.findall(r"^@\w+\{([^,]+),", (ROOT / "book" / "references.bib").read_text(), flags=re.M))
+    texts = [p.read_text() for p in (ROOT / "book").glob("*.md")]
+    texts += ["\n".join(c.source for c in nbformat.read(p, as_version=4).cells if c.cell_type == "markdown")
+              for p in chapters()]
+    cited = {k.strip() for t in texts for keys in re.findall(r"\{cite(?::\w+)?\}`([^`]+)`", t)
+             for k in keys.split(",")}
+    assert cited <= bib, f"cited but not in book/references.bib: {sorted(cited - bib)}"
+    assert ":all:" in (ROOT / "book" / "bibliography.md").read_text()
 
 
 @pytest.fixture(scope="module")
-def built_html(tmp_path_factory):
-    """The rendered book: _build/html when `make` built it, else a fresh build (no execution)."""
-    html = ROOT / "_build" / "html"
-    if (html / "index.html").is_file():
-        return html
-    out = tmp_path_factory.mktemp("book")
-    subprocess.run([sys.executable, "-m", "jupyter_book", "build", "--path-output", str(out), str(ROOT)],
-                   check=True, capture_output=True)
-    return out / "_build" / "html"
+def built_html():
+    """The rendered book (built first when missing or older than its sources; see book_build.py)."""
+    return rendered_book()
 
 
 def test_colab_launch_links_point_at_committed_notebooks(built_html):
@@ -97,3 +188,18 @@ def test_colab_launch_links_point_at_committed_notebooks(built_html):
     assert sorted(Path(t).stem for t in found.values()) == chapters, found
     for page, target in found.items():
         assert (ROOT / target).is_file(), f"{page}: Colab link to missing notebook {target}"
+
+
+def test_the_html_loads_nothing_from_the_network(built_html):
+    """Scripts, styles, fonts and images of every page come from the book itself (it works offline)."""
+    tags = re.compile(r"<(script|img|link)\b([^>]*)>")
+    problems = []
+    for page in built_html.rglob("*.html"):
+        if "_static" in page.parts:
+            continue
+        for name, attrs in tags.findall(page.read_text()):
+            url = re.search(r"\b(?:src|href)=\"(https?://[^\"]+)\"", attrs)
+            loads = name != "link" or re.search(r"\brel=\"(?:stylesheet|preload|icon|modulepreload)\"", attrs)
+            if url and loads:
+                problems.append(f"{page.relative_to(built_html)}: <{name}> loads {url.group(1)}")
+    assert not problems, "\n".join(problems[:20])

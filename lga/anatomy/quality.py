@@ -4,20 +4,26 @@ LLM anatomy fails in a few recognisable ways. :func:`check_anatomy` looks for ea
 returns a :class:`QualityReport` (a list of :class:`Issue` with class, step, kind and message,
 plus a printable :meth:`~QualityReport.summary`). The kinds:
 
-``missing_class``          a class of the given list has no entry (names matched as in
-                           :meth:`lga.anatomy.shipped.Anatomy.lookup`)
-``malformed``              steps missing, not a list, not exactly ``num_steps``, a field missing,
-                           not text or empty
-``empty_object``           the object is empty or a placeholder (``none``, ``n/a``, ...)
-``refusal``                the model refused or apologised (``Sorry``, ``I can't``, ``As an AI``)
-``template``               the description only wraps the label in generic phase words
-                           ("a person starts to brush hair", "the person finishes brushing hair"),
-                           or the same sentence pattern recurs across many classes with only the
-                           label swapped in
-``duplicate_description``  the same description is used by several classes
-``duplicate_step``         the same description twice within one class
-``subject_not_mentioned``  the description never mentions its subject (lenient: any content word
-                           of the subject, with simple stemming; people match people and pronouns)
+``missing_class``
+    a class of the given list has no entry (names matched as in
+    :meth:`lga.anatomy.shipped.Anatomy.lookup`)
+``malformed``
+    steps missing, not a list, not exactly ``num_steps``, a field missing, not text or empty
+``empty_object``
+    the object is empty or a placeholder (``none``, ``n/a``, ...)
+``refusal``
+    the model refused or apologised (``Sorry``, ``I can't``, ``As an AI``)
+``template``
+    the description only wraps the label in generic phase words ("a person starts to brush hair",
+    "the person finishes brushing hair"), or the same sentence pattern recurs across many classes
+    with only the label swapped in
+``duplicate_description``
+    the same description is used by several classes
+``duplicate_step``
+    the same description twice within one class
+``subject_not_mentioned``
+    the description never mentions its subject (lenient: any content word of the subject, with
+    simple stemming; people match people and pronouns)
 
 The checks are heuristics for review, not proofs: a flagged entry deserves a look.
 """

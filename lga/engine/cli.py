@@ -65,11 +65,23 @@ def eval_main(argv=None) -> int:
     p.add_argument("--split", choices=("test", "val"), default=None)
     p.add_argument("--out", default=None, metavar="FILE", help="write the result as JSON here")
     args = p.parse_args(argv)
-    if args.config is None:
+    cfg = None
+    if args.config is None:   # the run's config.yaml beside checkpoints/, else the one inside the checkpoint
         run_cfg = Path(args.checkpoint).resolve().parent.parent / "config.yaml"
         if run_cfg.is_file():
             args.config = str(run_cfg)
-    cfg = _load(args)
+        elif Path(args.checkpoint).is_file():
+            from ..config import ConfigError, apply_override, config_from_dict
+            from .checkpoint import read_checkpoint
+            try:
+                data = read_checkpoint(args.checkpoint)[1].get("config") or {}
+                for item in args.overrides:
+                    data = apply_override(data, item)
+                cfg = config_from_dict(data)
+            except (ConfigError, ValueError) as e:
+                print(f"lga: config error: {e}", file=sys.stderr)
+                return 2
+    cfg = cfg or _load(args)
     if cfg is None:
         return 2
     if args.episodes is not None and args.episodes < 1:

@@ -11,11 +11,10 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
-from pathlib import Path
-
 from tqdm.auto import tqdm
 
 from ..data.episodes import EpisodeSampler

@@ -7,14 +7,24 @@ and a ``head`` with the small-head interface of :mod:`lga.models.baselines`. Eve
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import math
+import os
+import time
+import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from ..data.episodes import EpisodeSampler
+from . import checkpoint as ckpt
+from .build import build_encoder, build_head, build_text_bank, encoder_dim, head_loss
 
 
 @dataclass
@@ -70,20 +80,6 @@ def train_episodic(encoder, head, clips: torch.Tensor, labels, sampler: EpisodeS
 # CUDA, clipping, a non-finite-loss guard, validation-based model selection, atomic checkpoints,
 # exact resume, DDP (torchrun) with NCCL on GPUs and gloo on CPUs.
 
-import contextlib
-import csv
-import json
-import math
-import os
-import sys
-import time
-import warnings
-from pathlib import Path
-
-from torch import nn
-
-from . import checkpoint as ckpt
-from .build import build_encoder, build_head, build_text_bank, encoder_dim, head_loss
 
 LOG_FIELDS = ("step", "epoch", "lr", "loss", "accuracy", "grad_norm", "episodes_per_s",
               "val_accuracy", "val_ci95", "best_step", "elapsed_s")
@@ -388,13 +384,13 @@ def train(cfg, out_dir, resume: bool = False, progress: bool = True, stop_after:
         raise ValueError(f"train.tasks_per_step={t.tasks_per_step} must be a multiple of the number of "
                          f"processes ({dist.world})")
     resolved = cfg.to_dict()
+    if resume:          # every rank checks (one node, one file system), so none is left waiting
+        if not last_path.is_file():
+            raise FileNotFoundError(f"--resume: no checkpoint {last_path} to resume from")
+    elif last_path.is_file():
+        raise FileExistsError(f"{run_dir} already holds a run (checkpoints/last.safetensors); pass "
+                              "--resume to continue it or choose another --out")
     if dist.main:
-        if resume:
-            if not last_path.is_file():
-                raise FileNotFoundError(f"--resume: no checkpoint {last_path} to resume from")
-        elif last_path.is_file():
-            raise FileExistsError(f"{run_dir} already holds a run (checkpoints/last.safetensors); pass "
-                                  "--resume to continue it or choose another --out")
         run_dir.mkdir(parents=True, exist_ok=True)
         cfg.to_yaml(run_dir / "config.yaml")
 

@@ -59,11 +59,15 @@ class PhaseFusion(nn.Module):
     def forward(self, phases: Tensor, text: Tensor | None = None, return_attention: bool = False):
         """Fuse phases, optionally guided by text.
 
-        phases: [B, L, D] visual phase features f_i.
-        text:   [B, L, D] text features t_i (supports), or [L, D] broadcast to every video
-                (the "shared" query text), or None (queries under ``query_text="none"``).
-        Returns fused [B, L, D], and attention weights [B, H, L, L] (rows sum to 1) when
-        ``return_attention``.
+        Args:
+            phases: ``[B, L, D]`` visual phase features f_i.
+            text: ``[B, L, D]`` text features t_i (supports), or ``[L, D]`` broadcast to every
+                video (the "shared" query text), or None (queries under ``query_text="none"``).
+            return_attention: also return the attention weights.
+
+        Returns:
+            fused ``[B, L, D]``, and attention weights ``[B, H, L, L]`` (rows sum to 1) when
+            ``return_attention``.
         """
         B, L, D = phases.shape
         H = self.num_heads

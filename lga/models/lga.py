@@ -53,13 +53,14 @@ What happens, per episode (symbols of PAPER.md; every step is a switch of :class
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..anatomy.visual import SEGMENTERS, phase_masks, phase_pool, segment, uniform_segment
+from ..anatomy.visual import SEGMENTERS, phase_masks, phase_pool, uniform_segment
+from ..anatomy.visual import segment as segment_frames
 from . import matching
 from .baselines import FewShotHead, class_means, per_class_mean_distance
 from .fusion import PhaseFusion, shared_query_text
@@ -165,7 +166,7 @@ class LGA(FewShotHead):
         c = self.config
         B, T, _ = frames.shape
         if c.use_visual_anatomy:
-            bounds = segment(frames.detach(), c.segmenter, c.num_phases)
+            bounds = segment_frames(frames.detach(), c.segmenter, c.num_phases)
             return bounds, phase_masks(bounds, T, c.overlap)
         L = c.phases_used
         bounds = uniform_segment(B, T, L, device=frames.device)
@@ -241,9 +242,8 @@ class LGA(FewShotHead):
         c = self.config
         E, S, T, D = support.shape
         L = c.phases_used
-        needs_steps = (c.use_text_anatomy and self.fusion is not None) or (c.use_video_text and c.use_text_anatomy)
         steps = None
-        if needs_steps:
+        if c.use_text_anatomy:
             if class_text is None:
                 raise ValueError("this LGA config uses text anatomy: pass class_text [E, N, L, D] "
                                  "(TextBank.for_episodes)")
@@ -277,6 +277,9 @@ class LGA(FewShotHead):
                            frame_distances=mats)
         else:
             qd = None
+            if details:                                    # query phases, for figures only
+                shared = shared_query_text(steps) if self.fusion is not None and c.query_text == "shared" else None
+                qd = out["query_side"] = self._encode_side(query, None, shared, True)
 
         if c.use_video_text:
             out["vt"] = self._vt_logits(query, qd, steps, label_text, L)

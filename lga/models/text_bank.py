@@ -1,7 +1,7 @@
 """The text features of a split's classes, encoded once and gathered per episode.
 
 A :class:`TextBank` holds, for the C classes of one split (in the split's label order, the order of
-:attr:`lga.data.dataset.VideoDataset.class_names`):
+``class_names`` of :class:`lga.data.dataset.VideoDataset`):
 
 - ``steps``  ``[C, L, D]``  the text features of each class's L anatomy step descriptions;
 - ``labels`` ``[C, D]``     the text feature of each class's label prompt.

@@ -1,4 +1,7 @@
-"""Plots and interactive explorers used by the book. Each returns its matplotlib figure or widget."""
+"""Plots and interactive explorers used by the book. Each returns its matplotlib figure or widget.
+
+General helpers live here; chapter-specific ones in submodules (``lga.viz.<topic>``).
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+"""Datasets, videos, frame sampling and few-shot episodes."""

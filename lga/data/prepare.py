@@ -1,0 +1,741 @@
+"""Turn a benchmark as users download it into the one layout of :mod:`lga.data.layout`.
+
+``prepare(dataset, raw, out)`` (and ``python -m lga prepare NAME --raw ... --out ...``, or
+``data_scripts/prepare_<dataset>.py``) does, for HMDB51, UCF101, Kinetics-100, SSv2-Small and
+SSv2-Full:
+
+1. load the standard split lists (:mod:`lga.data.splits`; downloaded once, checksummed);
+2. find every video of the splits under ``raw`` -- folders, archives (zip, tar, rar, rar-of-rars,
+   SSv2's numbered tar pieces), extracting only the videos the splits need
+   (:mod:`lga.data.prepare_archives`);
+3. report the videos it cannot find, per class, and stop unless ``allow_missing``;
+4. decode each video with PyAV, resize it to ``short_side`` (256: the short side CLIP-FSAR resizes
+   to before cropping 224; aspect kept, sizes even), optionally resample it to ``fps`` or cap it at
+   ``max_frames`` (evenly spaced over the whole video), and write ``videos/<class_dir>/<id>.mp4``
+   with :func:`lga.data.video.write_video` (atomic);
+5. write ``splits/{train,val,test}.txt``, ``classes.tsv`` and ``dataset.json``.
+
+Videos are converted by ``workers`` processes. Each video has a time limit; a video whose decoder
+hangs or crashes its process is reported as corrupt and its worker replaced, so one bad file never
+stops or hangs a run. A corrupt, truncated, empty or too-short video (fewer than ``min_frames``
+frames) is reported and left out of the split lists. A rerun skips every video whose output file
+exists (outputs are written atomically, so an existing file is complete).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import multiprocessing as mp
+import multiprocessing.connection
+import os
+import re
+import shutil
+import signal
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Callable, Iterator, Sequence
+
+import av
+import numpy as np
+
+from .. import __version__
+from . import splits as S
+from .layout import SPLITS, VIDEO_EXTENSIONS, ClassEntry, write_classes, write_json, write_split_list
+from .prepare_archives import (SSV2_PART, ArchiveError, archive_kind, extract_archive, extract_tar_parts,
+                               is_ssv2_part)
+from .video import VideoError, write_video
+
+log = logging.getLogger("lga.prepare")
+
+EXTRACT_DIRNAME = ".lga-extract"
+DEFAULT_TIMEOUT = 300.0
+
+#: per dataset: display name, split origin, and what a user downloads by hand
+DATASETS: dict[str, dict] = {
+    "hmdb51": {
+        "title": "HMDB51", "split": "ARN (31/10/10 classes)",
+        "download": "hmdb51_org.rar (a .rar holding one .rar per class) from the HMDB51 page of "
+                    "Brown University's Serre lab; pass the .rar, or any folder holding it or its "
+                    "contents, as --raw",
+    },
+    "ucf101": {
+        "title": "UCF101", "split": "ARN (70/10/21 classes)",
+        "download": "UCF101.rar from the UCF CRCV UCF101 page; pass the .rar or the extracted "
+                    "folder as --raw",
+    },
+    "kinetics100": {
+        "title": "Kinetics-100", "split": "CMN (64/12/24 classes, 100 videos each)",
+        "download": "the Kinetics-400 clips of the split (mp4 named <youtube_id>_<start>_<end>.mp4 "
+                    "or <youtube_id>.mp4, in any folders or .tar.gz/.zip archives, e.g. the CVDF "
+                    "Kinetics-400 tarballs); videos gone from YouTube are reported as missing",
+    },
+    "ssv2_small": {
+        "title": "SSv2-Small", "split": "CMN (64/12/24 classes, 100 videos each)",
+        "download": "Something-Something v2 videos from Qualcomm: the 20bn-something-something-v2-??.zip "
+                    "files (or the pieces inside them, or the extracted folder of <id>.webm files)",
+    },
+    "ssv2_full": {
+        "title": "SSv2-Full", "split": "OTAM (64/12/24 classes, all their videos)",
+        "download": "Something-Something v2 videos (as for ssv2_small) and its labels archive "
+                    "(labels.json, train.json, validation.json, test.json): names of the classes come "
+                    "from it",
+    },
+}
+
+
+class MissingVideosError(RuntimeError):
+    """Videos of the split lists that are not in the raw download (and ``allow_missing`` is off)."""
+
+    def __init__(self, message: str, report: "PrepareReport"):
+        super().__init__(message)
+        self.report = report
+
+
+# ---------------------------------------------------------------------------------------------
+# One video
+# ---------------------------------------------------------------------------------------------
+
+def output_size(width: int, height: int, short_side: int) -> tuple[int, int]:
+    """(width, height) with the short side ``short_side`` (0: unchanged), aspect kept, both even."""
+    if short_side <= 0:
+        return max(2, width - width % 2), max(2, height - height % 2)
+    scale = short_side / min(width, height)
+    even = lambda x: max(2, int(round(x / 2.0)) * 2)  # noqa: E731
+    return even(width * scale), even(height * scale)
+
+
+def convert_video(src: str | os.PathLike, dst: str | os.PathLike, short_side: int = 256,
+                  fps: float | None = None, max_frames: int | None = None, min_frames: int = 8,
+                  clip: tuple[float, float] | None = None) -> dict:
+    """Decode ``src``, resize, resample, and write ``dst`` (mp4, H.264) atomically.
+
+    Args:
+        short_side: target short side in pixels (0 keeps the size).
+        fps: resample to this frame rate (``None``: keep the source rate, rounded).
+        max_frames: keep at most this many frames, evenly spaced over the whole video.
+        min_frames: fewer decodable frames than this is an error (the model reads 8).
+        clip: ``(start, end)`` seconds to keep, applied only if the video is longer than the clip
+            (an untrimmed Kinetics download).
+
+    Returns:
+        ``{"frames", "width", "height", "fps"}`` of the written video.
+
+    Raises:
+        VideoError: the source is missing, empty, undecodable or too short.
+    """
+    src, dst = Path(src), Path(dst)
+    if not src.is_file():
+        raise VideoError(src, "does not exist")
+    if src.stat().st_size == 0:
+        raise VideoError(src, "is empty (0 bytes)")
+    frames: list[np.ndarray] = []
+    try:
+        with av.open(str(src)) as container:
+            if not container.streams.video:
+                raise VideoError(src, "has no video stream")
+            stream = container.streams.video[0]
+            stream.thread_count = 1  # one process per core already
+            rate = float(stream.average_rate or stream.guessed_rate or 25)
+            if clip is not None:
+                duration = container.duration / 1e6 if container.duration else None
+                if duration is None or duration <= (clip[1] - clip[0]) + 2.0:
+                    clip = None  # already trimmed
+            size = None
+            step = 1.0 / fps if fps else None
+            next_t = None
+            for i, frame in enumerate(container.decode(stream)):
+                t = frame.time if frame.time is not None else i / rate
+                if clip is not None:
+                    if t < clip[0]:
+                        continue
+                    if t >= clip[1]:
+                        break
+                if step is not None:
+                    if next_t is not None and t + 1e-6 < next_t:
+                        continue
+                    next_t = (t if next_t is None else next_t) + step
+                    while next_t <= t:
+                        next_t += step
+                if size is None:
+                    size = output_size(frame.width, frame.height, short_side)
+                frames.append(frame.to_ndarray(width=size[0], height=size[1], format="rgb24",
+                                               interpolation="AREA"))
+    except VideoError:
+        raise
+    except Exception as e:  # PyAV raises many kinds of errors on broken files
+        raise VideoError(src, f"cannot be decoded ({type(e).__name__}: {e})") from e
+    if len(frames) < max(1, min_frames):
+        raise VideoError(src, f"has {len(frames)} decodable frames, fewer than the {min_frames} needed")
+    out_fps = fps if fps else rate
+    if max_frames and len(frames) > max_frames:
+        keep = np.linspace(0, len(frames) - 1, max_frames).round().astype(np.int64)
+        out_fps = out_fps * max_frames / len(frames)
+        frames = [frames[i] for i in keep]
+    out_fps = max(1, int(round(out_fps)))
+    write_video(dst, np.stack(frames), fps=out_fps)
+    return {"frames": len(frames), "width": size[0], "height": size[1], "fps": out_fps}
+
+
+# ---------------------------------------------------------------------------------------------
+# Worker processes with a time limit per task
+# ---------------------------------------------------------------------------------------------
+
+def _worker_main(conn, fn):
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and ends us
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return
+        if msg is None:
+            return
+        i, args, kwargs = msg
+        try:
+            result = (i, True, fn(*args, **kwargs))
+        except VideoError as e:
+            result = (i, False, e.reason)
+        except Exception as e:
+            result = (i, False, f"{type(e).__name__}: {e}")
+        try:
+            conn.send(result)
+        except Exception as e:
+            conn.send((i, False, f"result could not be sent back ({type(e).__name__}: {e})"))
+
+
+class _Worker:
+    def __init__(self, ctx, fn):
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_worker_main, args=(child, fn), daemon=True)
+        self.proc.start()
+        child.close()
+        self.task: int | None = None
+        self.started = 0.0
+
+    def stop(self, kill: bool = False):
+        if kill:
+            self.proc.kill()
+        else:
+            try:
+                self.conn.send(None)
+            except OSError:
+                pass
+        self.proc.join(timeout=5)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join()
+        self.conn.close()
+
+
+def run_parallel(fn: Callable, tasks: Sequence[tuple[tuple, dict]], workers: int = 2,
+                 timeout: float | None = DEFAULT_TIMEOUT) -> Iterator[tuple[int, bool, object]]:
+    """Run ``fn(*args, **kwargs)`` for every ``(args, kwargs)`` of ``tasks`` in worker processes.
+
+    Yields ``(task_index, ok, result_or_reason)`` as tasks finish. A task that raises gives
+    ``ok=False`` and the error; one that runs past ``timeout`` seconds, or kills its process (a
+    decoder crash), gives ``ok=False`` with that reason, and its worker is replaced.
+    ``workers=0`` runs the tasks here, one by one, without a time limit (for debugging).
+    """
+    if workers <= 0:
+        for i, (args, kwargs) in enumerate(tasks):
+            try:
+                yield i, True, fn(*args, **kwargs)
+            except VideoError as e:
+                yield i, False, e.reason
+            except Exception as e:
+                yield i, False, f"{type(e).__name__}: {e}"
+        return
+    methods = mp.get_all_start_methods()
+    ctx = mp.get_context("fork" if "fork" in methods else "spawn")
+    pending = deque(range(len(tasks)))
+    pool = [_Worker(ctx, fn) for _ in range(min(workers, len(tasks)))]
+    try:
+        while pending or any(w.task is not None for w in pool):
+            for w in pool:
+                if w.task is None and pending:
+                    i = pending.popleft()
+                    args, kwargs = tasks[i]
+                    w.conn.send((i, args, kwargs))
+                    w.task, w.started = i, time.monotonic()
+            busy = [w for w in pool if w.task is not None]
+            multiprocessing.connection.wait([w.conn for w in busy] + [w.proc.sentinel for w in busy],
+                                            timeout=0.5)
+            for k, w in enumerate(pool):
+                if w.task is None:
+                    continue
+                reason = None
+                if w.conn.poll():
+                    try:
+                        i, ok, res = w.conn.recv()
+                        w.task = None
+                        yield i, ok, res
+                        continue
+                    except (EOFError, OSError):
+                        reason = f"the worker process died (exit code {w.proc.exitcode})"
+                if reason is None and not w.proc.is_alive():
+                    reason = f"the worker process died (exit code {w.proc.exitcode}); the decoder may have crashed"
+                if reason is None and timeout is not None and time.monotonic() - w.started > timeout:
+                    reason = f"timed out after {timeout:g} s"
+                if reason is not None:
+                    i = w.task
+                    w.stop(kill=True)
+                    pool[k] = _Worker(ctx, fn)
+                    yield i, False, reason
+    finally:
+        for w in pool:
+            w.stop(kill=w.task is not None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Finding the videos of the splits in what the user downloaded
+# ---------------------------------------------------------------------------------------------
+
+def _video_stem(name: str) -> str | None:
+    p = PurePosixPath(name.replace("\\", "/"))
+    return p.stem if p.suffix.lower() in VIDEO_EXTENSIONS else None
+
+
+def source_key(dataset: str, name: str) -> str | None:
+    """The key under which a raw video file is matched to split entries (None: not a video).
+
+    HMDB51, UCF101, SSv2: the file stem. Kinetics: the YouTube id (the stem's first 11
+    characters, as TRX matches it), so a clip named without or with other timestamps is found.
+    """
+    stem = _video_stem(name)
+    if stem is None:
+        return None
+    return stem[:11] if dataset == "kinetics100" else stem
+
+
+_KINETICS_ID = re.compile(r"^(.{11})_(\d{6})_(\d{6})$")
+
+
+def entry_key(dataset: str, video_id: str) -> str:
+    return video_id[:11] if dataset == "kinetics100" else video_id
+
+
+def _is_under(path: Path, roots: list[Path]) -> bool:
+    path = path.resolve()
+    return any(path == r or r in path.parents for r in roots)
+
+
+def gather_sources(dataset: str, raw: Sequence[str | os.PathLike], work: Path, wanted: set[str],
+                   exclude: Sequence[Path] = (), archive_backend: str = "auto",
+                   ) -> dict[str, list[Path]]:
+    """Find (extracting where needed) the raw video files whose key is in ``wanted``.
+
+    Returns key -> candidate files. Archives nested in archives (HMDB51) are opened in turn;
+    archives are skipped once every wanted key is found.
+    """
+    found: dict[str, list[Path]] = {}
+    skip = [Path(p).resolve() for p in exclude]
+
+    def add(path: Path):
+        k = source_key(dataset, path.name)
+        if k is not None and k in wanted:
+            found.setdefault(k, []).append(path)
+
+    def want_member(name: str) -> bool:
+        if archive_kind(name) is not None:
+            return True
+        k = source_key(dataset, name)
+        return k is not None and k in wanted and k not in found
+
+    queue: deque[Path] = deque(Path(p) for p in raw)
+    parts: list[Path] = []
+    n_archives = 0
+    while queue:
+        p = queue.popleft()
+        if not p.exists():
+            raise FileNotFoundError(f"--raw {p} does not exist")
+        if p.is_dir():
+            if _is_under(p, skip):
+                continue
+            for root, dirs, files in os.walk(p):
+                dirs[:] = sorted(d for d in dirs if not _is_under(Path(root) / d, skip))
+                for f in sorted(files):
+                    fp = Path(root) / f
+                    if f.startswith(".") and f.endswith((".tmp", ".part")):
+                        continue
+                    if is_ssv2_part(f):
+                        parts.append(fp)
+                    elif archive_kind(f) is not None:
+                        queue.append(fp)
+                    else:
+                        add(fp)
+            continue
+        if is_ssv2_part(p.name):
+            parts.append(p)
+        elif archive_kind(p) is not None:
+            if wanted <= found.keys():
+                continue
+            n_archives += 1
+            inside_work = _is_under(p, [work.resolve()])
+            dest = p.with_name(p.name + ".d") if inside_work else work / f"{n_archives:03d}-{p.name}.d"
+            log.info("extracting %s", p)
+            extracted = extract_archive(p, dest, want_member, backend=archive_backend)
+            for f in extracted:
+                if is_ssv2_part(f.name):
+                    parts.append(f)
+                elif archive_kind(f) is not None:
+                    queue.append(f)
+                else:
+                    add(f)
+        else:
+            add(p)
+    if parts and not wanted <= found.keys():
+        groups: dict[Path, list[Path]] = {}
+        for p in parts:
+            groups.setdefault(p.parent, []).append(p)
+        for folder, group in sorted(groups.items()):
+            # keep one file per piece number (a piece and the zip holding it may both be there)
+            by_number: dict[str, Path] = {}
+            for p in sorted(group, key=lambda x: x.suffix.lower() == ".zip"):
+                by_number.setdefault(SSV2_PART.match(p.name).group(1), p)
+            log.info("extracting from %d archive pieces in %s", len(by_number), folder)
+            for f in extract_tar_parts(list(by_number.values()), work / "ssv2-parts.d", want_member):
+                add(f)
+    return found
+
+
+def _pick_source(dataset: str, entry: S.SplitEntry, candidates: list[Path]
+                 ) -> tuple[Path, tuple[float, float] | None]:
+    """The best raw file for one split entry, and the clip window (Kinetics) to cut from it."""
+    if dataset == "kinetics100":
+        vid = entry.video_id
+        for c in candidates:
+            if c.stem == vid:
+                return c, None
+        m = _KINETICS_ID.match(vid)
+        for c in candidates:
+            if c.stem == vid[:11]:  # named by YouTube id only: maybe the untrimmed video
+                return c, (float(m.group(2)), float(m.group(3))) if m else None
+        return candidates[0], None
+    if dataset in ("hmdb51", "ucf101"):
+        for c in candidates:
+            if c.parent.name.lower() == (entry.class_name or "").lower():
+                return c, None
+    return candidates[0], None
+
+
+# ---------------------------------------------------------------------------------------------
+# The dataset
+# ---------------------------------------------------------------------------------------------
+
+def class_dir_name(name: str) -> str:
+    """A file-system-safe folder name for a class (``Pouring [something] into [something]`` ->
+    ``Pouring_something_into_something``; HMDB51/UCF101 folder names are kept as they are)."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_") or "class"
+
+
+@dataclass
+class PrepareReport:
+    """What a preparation run did. ``missing`` and ``corrupt`` videos are left out of the splits."""
+
+    dataset: str
+    out: Path
+    prepared: list[str] = field(default_factory=list)     # "class_dir/video_id"
+    skipped: list[str] = field(default_factory=list)      # already done by an earlier run
+    corrupt: list[tuple[str, str, str]] = field(default_factory=list)  # (entry, source, reason)
+    missing: list[tuple[str, str, str]] = field(default_factory=list)  # (split, class_name, video_id)
+    splits: dict[str, dict[str, int]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.corrupt and not self.missing
+
+    def missing_per_class(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for split, name, _ in self.missing:
+            key = f"{split}/{name}"
+            out[key] = out.get(key, 0) + 1
+        return out
+
+    def summary(self) -> str:
+        lines = [f"{self.dataset} -> {self.out} ({self.seconds:.1f} s)",
+                 f"  prepared {len(self.prepared)}, skipped (already done) {len(self.skipped)}, "
+                 f"corrupt {len(self.corrupt)}, missing {len(self.missing)}"]
+        for split, c in self.splits.items():
+            lines.append(f"  {split}: {c['videos']} videos of {c['listed']} listed, {c['classes']} classes")
+        if self.corrupt:
+            lines.append("  corrupt (left out):")
+            lines += [f"    {src}: {reason}" for _, src, reason in self.corrupt]
+        if self.missing:
+            lines.append("  missing per class:")
+            lines += [f"    {k}: {v}" for k, v in sorted(self.missing_per_class().items())]
+        return "\n".join(lines)
+
+
+def _finished_videos(out: Path, clean_temporaries: bool = False) -> set[str]:
+    """``class_dir/video_id`` of every non-empty ``videos/*/*.mp4`` (finished: writes are atomic).
+
+    ``clean_temporaries`` removes the hidden partial files of interrupted writes (only safe while no
+    other process is writing into ``out``).
+    """
+    done: set[str] = set()
+    root = out / "videos"
+    if not root.is_dir():
+        return done
+    with os.scandir(root) as classes:
+        for d in classes:
+            if not d.is_dir():
+                continue
+            with os.scandir(d.path) as files:
+                for f in files:
+                    if not f.name.endswith(".mp4"):
+                        continue
+                    if f.name.startswith("."):  # write_video's temporary: a killed worker's leftover
+                        if clean_temporaries:
+                            Path(f.path).unlink(missing_ok=True)
+                    elif f.stat().st_size > 0:
+                        done.add(f"{d.name}/{f.name[:-4]}")
+    return done
+
+
+def _as_list(raw) -> list[Path]:
+    if isinstance(raw, (str, os.PathLike)):
+        return [Path(raw)]
+    return [Path(r) for r in raw]
+
+
+def prepare(dataset: str, raw, out: str | os.PathLike, *, workers: int | None = None,
+            short_side: int = 256, fps: float | None = None, max_frames: int | None = None,
+            min_frames: int = 8, allow_missing: bool = False, cache_dir=None, annotations=None,
+            work_dir=None, keep_extracted: bool = False, timeout: float | None = DEFAULT_TIMEOUT,
+            split_format: str = "standard", progress: bool = True,
+            archive_backend: str = "auto") -> PrepareReport:
+    """Prepare one benchmark from its raw download into the layout of :mod:`lga.data.layout`.
+
+    Args:
+        dataset: one of :data:`lga.data.splits.DATASETS`.
+        raw: a path or list of paths: the download (archives, folders, video files).
+        out: the prepared dataset's root folder.
+        workers: processes converting videos (default: CPU count; 0: in this process).
+        short_side, fps, max_frames, min_frames: see :func:`convert_video`.
+        allow_missing: go on without the split's videos that ``raw`` lacks (else
+            :class:`MissingVideosError`, after writing their list to ``out/missing.tsv``).
+        cache_dir: split list cache (see :func:`lga.data.splits.fetch_split_file`).
+        annotations: SSv2 annotation files/folders/zips (default: searched for under ``raw``).
+        work_dir: where archives are extracted (default ``out``); the ``.lga-extract`` folder made
+            there is removed at the end unless ``keep_extracted``.
+        timeout: seconds allowed per video.
+        split_format: ``"standard"`` or ``"clipfsar"`` (CLIP-FSAR's lists; for Kinetics-100 a
+            different set of videos).
+
+    Returns:
+        a :class:`PrepareReport`.
+    """
+    if dataset not in DATASETS:
+        raise KeyError(f"unknown dataset {dataset!r}; choose one of {tuple(DATASETS)}")
+    t0 = time.monotonic()
+    raw = _as_list(raw)
+    out = Path(out)
+    workers = (os.cpu_count() or 1) if workers is None else workers
+    report = PrepareReport(dataset, out)
+
+    # 1. splits and classes
+    if dataset == "ssv2_full":  # fail early without annotations: they name the classes
+        from .prepare_ssv2 import load_templates, name_classes
+
+        templates = load_templates(_as_list(annotations) if annotations else raw)
+    entries = {s: S.load_split(dataset, s, split_format, cache_dir) for s in SPLITS}
+    names = {s: S.class_names(entries[s]) for s in SPLITS}
+    name_info: dict = {}
+    if dataset == "ssv2_full":
+        for s in SPLITS:
+            named = name_classes(entries[s], templates, names[s])
+            names[s] = named.names
+            name_info[s] = {"source": named.source,
+                            "disagreements": {str(k): v for k, v in named.disagreements.items()}}
+    classes: list[ClassEntry] = []
+    class_dir: dict[tuple[str, int], str] = {}
+    used: set[str] = set()
+    for s in SPLITS:
+        for i, name in enumerate(names[s]):
+            d = class_dir_name(name) if name else f"{s}_class_{i:02d}"
+            base, k = d, 2
+            while d.lower() in used:
+                d, k = f"{base}_{k}", k + 1
+            used.add(d.lower())
+            class_dir[(s, i)] = d
+            classes.append(ClassEntry(s, i, d, name if name else f"{s} class {i} (unnamed)"))
+
+    classes_by_key = {(c.split, c.label_index): c for c in classes}
+
+    # 2. what is done, what is to do
+    done = _finished_videos(out, clean_temporaries=True)
+    todo: list[tuple[str, S.SplitEntry, str, Path]] = []
+    for s in SPLITS:
+        for e in entries[s]:
+            rel = f"{class_dir[(s, e.label_index)]}/{e.video_id}"
+            if rel in done:
+                report.skipped.append(rel)
+            else:
+                todo.append((s, e, rel, out / "videos" / f"{rel}.mp4"))
+
+    # 3. find the raw videos of what is to do
+    work = Path(work_dir or out) / EXTRACT_DIRNAME
+    found: dict[str, list[Path]] = {}
+    if todo:
+        wanted = {entry_key(dataset, e.video_id) for _, e, _, _ in todo}
+        found = gather_sources(dataset, raw, work, wanted, exclude=[out / "videos", work],
+                               archive_backend=archive_backend)
+    tasks, task_meta = [], []
+    for s, e, rel, dst in todo:
+        cands = found.get(entry_key(dataset, e.video_id))
+        if not cands:
+            report.missing.append((s, classes_by_key[(s, e.label_index)].class_name, e.video_id))
+            continue
+        src, clip = _pick_source(dataset, e, cands)
+        tasks.append(((str(src), str(dst)), dict(short_side=short_side, fps=fps, max_frames=max_frames,
+                                                 min_frames=min_frames, clip=clip)))
+        task_meta.append((rel, src))
+    if report.missing:
+        from .layout import atomic_write_text
+
+        atomic_write_text(out / "missing.tsv", "split\tclass_name\tvideo_id\n" +
+                          "".join(f"{s}\t{c}\t{v}\n" for s, c, v in report.missing))
+        per_class = report.missing_per_class()
+        msg = (f"{len(report.missing)} of {sum(len(v) for v in entries.values())} videos of the "
+               f"{DATASETS[dataset]['title']} split lists are not in {[str(r) for r in raw]} "
+               f"({len(per_class)} classes affected; the list is in {out / 'missing.tsv'}):\n" +
+               "\n".join(f"  {k}: {v} missing" for k, v in sorted(per_class.items())))
+        if not allow_missing:
+            report.seconds = time.monotonic() - t0
+            raise MissingVideosError(msg + "\nPass --allow-missing (allow_missing=True) to prepare "
+                                     "the videos that exist.", report)
+        log.warning("%s\ncontinuing with the videos that exist (--allow-missing)", msg)
+
+    # 4. convert
+    if tasks:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(tasks), desc=f"prepare {dataset}", unit="video", disable=not progress)
+        try:
+            for i, ok, res in run_parallel(convert_video, tasks, workers, timeout):
+                rel, src = task_meta[i]
+                if ok:
+                    report.prepared.append(rel)
+                else:
+                    report.corrupt.append((rel, str(src), str(res)))
+                    log.warning("%s: %s (left out)", src, res)
+                bar.update(1)
+                bar.set_postfix(corrupt=len(report.corrupt), refresh=False)
+        finally:
+            bar.close()
+        _finished_videos(out, clean_temporaries=True)  # leftovers of workers killed on time-out
+
+    # 5. the layout files
+    missing = {(s, v) for s, _, v in report.missing}
+    bad = {rel for rel, _, _ in report.corrupt} | {
+        f"{class_dir[(s, e.label_index)]}/{e.video_id}" for s in SPLITS for e in entries[s]
+        if (s, e.video_id) in missing}
+    for s in SPLITS:
+        lines = [f"{class_dir[(s, e.label_index)]}/{e.video_id}" for e in entries[s]]
+        kept = [x for x in lines if x not in bad]
+        write_split_list(out, s, kept)
+        report.splits[s] = {"listed": len(lines), "videos": len(kept), "classes": len(names[s])}
+    write_classes(out, classes)
+    src_files = {s: {"url": S.split_file(dataset, s, split_format).url,
+                     "sha256": S.split_file(dataset, s, split_format).sha256} for s in SPLITS}
+    meta = {
+        "name": dataset,
+        "version": 1,
+        "created_by": f"lga {__version__} lga.data.prepare",
+        "title": DATASETS[dataset]["title"],
+        "split_origin": DATASETS[dataset]["split"],
+        "split_format": split_format,
+        "num_classes": len(classes),
+        "splits": {s: {"num_classes": len(names[s]), "num_videos": report.splits[s]["videos"],
+                       "num_listed": report.splits[s]["listed"]} for s in SPLITS},
+        "split_files": src_files,
+        "video": {"short_side": short_side, "fps": fps, "max_frames": max_frames,
+                  "min_frames": min_frames, "codec": "h264", "container": "mp4"},
+        "left_out": {
+            "missing": [f"{s}/{c}/{v}" for s, c, v in sorted(report.missing)],
+            "corrupt": [{"video": rel, "reason": reason} for rel, _, reason in sorted(report.corrupt)],
+        },
+    }
+    if dataset == "ssv2_full":
+        meta["class_names"] = {
+            "origin": "train/test: CLIP-FSAR configs, checked against the SSv2 annotations; "
+                      "val: recovered from the SSv2 annotations (template of each video id)",
+            **{s: {"names": names[s], **name_info[s]} for s in SPLITS},
+        }
+    write_json(out / "dataset.json", meta)
+    if not report.missing and (out / "missing.tsv").exists():
+        (out / "missing.tsv").unlink()
+    if not keep_extracted and work.exists():
+        shutil.rmtree(work, ignore_errors=True)
+    report.seconds = time.monotonic() - t0
+    return report
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------
+
+def build_parser(dataset: str | None = None) -> argparse.ArgumentParser:
+    prog = f"prepare_{dataset}.py" if dataset else "python -m lga prepare"
+    p = argparse.ArgumentParser(
+        prog=prog, description="Prepare a few-shot action recognition benchmark (standard split) "
+        "from its raw download into lga's layout.",
+        epilog="\n".join(f"{k}: {v['download']}." for k, v in DATASETS.items()
+                         if dataset is None or k == dataset))
+    if dataset is None:
+        p.add_argument("dataset", choices=tuple(DATASETS))
+    p.add_argument("--raw", nargs="+", required=True, metavar="PATH",
+                   help="what you downloaded: archives, folders or video files (several allowed)")
+    p.add_argument("--out", required=True, metavar="DIR", help="the prepared dataset's folder")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="video conversion processes (default: CPU count; 0 = no subprocesses)")
+    p.add_argument("--short-side", type=int, default=256, help="resize the short side to this (0: keep)")
+    p.add_argument("--fps", type=float, default=None, help="resample to this frame rate (default: keep)")
+    p.add_argument("--max-frames", type=int, default=None,
+                   help="keep at most this many frames per video, evenly spaced (default: all)")
+    p.add_argument("--min-frames", type=int, default=8, help="shorter videos are left out as corrupt")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="prepare what exists when videos of the split are missing (Kinetics)")
+    p.add_argument("--cache-dir", default=None, help="split list cache (default $LGA_SPLITS_DIR or "
+                   "~/.cache/lga/splits)")
+    p.add_argument("--annotations", nargs="+", default=None, metavar="PATH",
+                   help="SSv2 labels (folder, zip or json files; default: searched under --raw)")
+    p.add_argument("--split-format", choices=S.FORMATS, default="standard",
+                   help="standard lists (default) or CLIP-FSAR's")
+    p.add_argument("--work-dir", default=None, help="where to extract archives (default: --out)")
+    p.add_argument("--keep-extracted", action="store_true", help="keep the extracted raw videos")
+    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds allowed per video")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv: Sequence[str] | None = None, dataset: str | None = None) -> int:
+    """Command line: ``main(["hmdb51", "--raw", ..., "--out", ...])``, or with ``dataset`` fixed
+    (the data_scripts) ``main(["--raw", ..., "--out", ...], dataset="hmdb51")``. Returns the exit
+    status: 0 done, 1 videos missing (without --allow-missing) or unreadable input."""
+    args = build_parser(dataset).parse_args(argv)
+    name = dataset or args.dataset
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    try:
+        report = prepare(name, args.raw, args.out, workers=args.workers, short_side=args.short_side,
+                         fps=args.fps, max_frames=args.max_frames, min_frames=args.min_frames,
+                         allow_missing=args.allow_missing, cache_dir=args.cache_dir,
+                         annotations=args.annotations, work_dir=args.work_dir,
+                         keep_extracted=args.keep_extracted, timeout=args.timeout,
+                         split_format=args.split_format, progress=not args.no_progress)
+    except MissingVideosError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except (ArchiveError, S.SplitFileError, FileNotFoundError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(report.summary())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

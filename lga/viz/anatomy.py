@@ -1,0 +1,75 @@
+"""Figures and widgets of chapter 4 (text anatomy): similarity heatmaps and an anatomy browser.
+
+Usage::
+
+    from lga.viz.anatomy import similarity_heatmap, anatomy_browser
+    similarity_heatmap(ax, sim, names, pairs=[(0, 1), (4, 7)], title="labels")
+    anatomy_browser({"hmdb51": [("brush_hair", steps, "")], ...})
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.patches import Rectangle
+
+from . import anatomy_html
+
+__all__ = ["similarity_heatmap", "anatomy_browser"]
+
+
+def similarity_heatmap(ax, sim, names, pairs=(), title: str | None = None, vmin: float = -1.0,
+                       vmax: float = 1.0, cmap: str = "viridis", show_names: bool = True):
+    """Draw a class-by-class cosine similarity matrix ``sim [C, C]`` on ``ax``.
+
+    Args:
+        ax: a matplotlib axes.
+        sim: the similarity matrix (array-like, ``[C, C]``).
+        names: the ``C`` class names (tick labels).
+        pairs: index pairs ``(i, j)`` to outline in red (both ``(i, j)`` and ``(j, i)``), e.g. the
+            hard pairs.
+        title: axes title.
+        vmin, vmax, cmap: colour scale.
+        show_names: write the class names as tick labels.
+
+    Returns the image (for a colour bar).
+    """
+    sim = np.asarray(sim, dtype=float)
+    im = ax.imshow(sim, vmin=vmin, vmax=vmax, cmap=cmap)
+    for i, j in pairs:
+        for a, b in ((i, j), (j, i)):
+            ax.add_patch(Rectangle((b - 0.5, a - 0.5), 1, 1, fill=False, ec="red", lw=1.5))
+    if show_names:
+        ax.set_xticks(range(len(names)))
+        ax.set_xticklabels(names, rotation=90, fontsize=6)
+        ax.set_yticks(range(len(names)))
+        ax.set_yticklabels(names, fontsize=6)
+    else:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=9)
+    return im
+
+
+def anatomy_browser(datasets):
+    """A kernel-free browser of anatomy files: one tab per dataset, a class picker in each.
+
+    Args:
+        datasets: ``{tab title: [(class name, steps, extra_html), ...]}`` where ``steps`` are
+            dicts with ``subject``, ``motion``, ``object``, ``description`` (as in an
+            ``lga-anatomy/1`` file) and ``extra_html`` is shown after the name (may be ``""``).
+
+    Each tab holds a ``Dropdown`` linked to a ``Stack`` of HTML pages with ``ipywidgets.jslink``
+    (no Python callbacks), so the browser also works in the static HTML book.
+    """
+    import ipywidgets as W
+
+    tabs = []
+    for entries in datasets.values():
+        pages = [W.HTML(anatomy_html(name, steps, extra)) for name, steps, extra in entries]
+        stack = W.Stack(pages, selected_index=0)
+        picker = W.Dropdown(options=[(name, i) for i, (name, _, _) in enumerate(entries)], value=0,
+                            description="class", layout=W.Layout(width="480px"))
+        W.jslink((picker, "index"), (stack, "selected_index"))
+        tabs.append(W.VBox([picker, stack]))
+    return W.Tab(children=tabs, titles=list(datasets))
