@@ -81,6 +81,7 @@ define check_assets
 endef
 
 book: $(STAMP) $(ASSETS)
+	$(PY) benchmarks/chapters.py --missing --write
 	$(VENV)/bin/jupyter-book build --path-output . .
 	$(check_assets)
 

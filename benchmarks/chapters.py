@@ -4,6 +4,7 @@
     python benchmarks/chapters.py                 # every chapter of _toc.yml, outputs discarded
     python benchmarks/chapters.py --write         # ... and save the executed notebooks in place
     python benchmarks/chapters.py book/01_few_shot.ipynb --write
+    python benchmarks/chapters.py --missing --write   # only chapters that have no outputs at all
 
 This is how the committed outputs are produced (``--write``), and how the CPU-profile run time of
 the whole book is measured. Times depend on the machine and its load: they are figures, not tests.
@@ -27,6 +28,12 @@ def chapters_from_toc() -> list[Path]:
     return [ROOT / f"{f}.ipynb" for f in files if (ROOT / f"{f}.ipynb").is_file()]
 
 
+def has_outputs(path: Path) -> bool:
+    """Whether any code cell of the notebook at ``path`` has an output (it was executed)."""
+    nb = nbformat.read(path, as_version=4)
+    return any(c.cell_type == "code" and c.outputs for c in nb.cells)
+
+
 def execute(path: Path, write: bool, timeout: int) -> float:
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", store_widget_state=True,
@@ -44,8 +51,14 @@ def main() -> int:
     p.add_argument("notebooks", nargs="*", type=Path, help="default: every chapter in _toc.yml")
     p.add_argument("--write", action="store_true", help="save the executed notebooks in place")
     p.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
+    p.add_argument("--missing", action="store_true", help="only notebooks without any output")
     a = p.parse_args()
     paths = [n.resolve() for n in a.notebooks] or chapters_from_toc()
+    if a.missing:
+        paths = [p for p in paths if not has_outputs(p)]
+        if not paths:
+            print("every chapter has committed outputs: nothing to execute")
+            return 0
     total = 0.0
     for path in paths:
         seconds = execute(path, a.write, a.timeout)

@@ -49,7 +49,7 @@ def select_profile(name: str = "auto") -> Profile:
     if name == "paper":
         device = "cuda" if torch.cuda.is_available() else "cpu"
         return Profile("paper", device, "ViT-B-16", "openai", "hmdb51", why)
-    return Profile("cpu", "cpu", "lga-tiny-vit-64", None, "atomic_actions", why)
+    return Profile("cpu", "cpu", "lga-tiny-rn-64", None, "atomic_actions", why)
 
 
 def data_dir() -> Path:

@@ -1,9 +1,10 @@
 """The rendered HTML book, for the tests that read it (test_packaging.py, test_browser.py).
 
 ``rendered_book()`` returns ``$LGA_BOOK_HTML`` when set; else ``_build/html`` when it is newer than
-everything it is made from; else it (re)builds ``_build/html`` first, exactly as ``make book`` does
-(warnings are the business of ``make html``, which builds with ``-W``). The static assets the pages
-load (widget manager, MathJax) must be in ``book/_static`` (``make assets``).
+everything it is made from; else it (re)builds ``_build/html`` first, as ``make book`` does but
+without executing any chapter (warnings are the business of ``make html``, which builds with
+``--all -W``). The static assets the pages load (widget manager, MathJax) must be in
+``book/_static`` (``make assets``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
@@ -41,9 +45,16 @@ def rendered_book() -> Path:
         missing = [str(p.relative_to(ROOT)) for p in ASSETS if not p.is_file()]
         if missing:
             raise RuntimeError(f"{', '.join(missing)} missing: run `make assets` (part of `make test`)")
-        exe = Path(sys.executable).with_name("jupyter-book")
-        proc = subprocess.run([str(exe) if exe.is_file() else "jupyter-book", "build", "--path-output",
-                               str(ROOT), str(ROOT)], capture_output=True, text=True)
+        # the committed outputs as they are: executing a chapter here would hide a missing output
+        # (tests/test_packaging.py checks they are all there) and could take many minutes
+        config = yaml.safe_load((ROOT / "_config.yml").read_text())
+        config.setdefault("execute", {})["execute_notebooks"] = "off"
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = Path(tmp) / "_config.yml"
+            cfg.write_text(yaml.safe_dump(config, allow_unicode=True))
+            exe = Path(sys.executable).with_name("jupyter-book")
+            proc = subprocess.run([str(exe) if exe.is_file() else "jupyter-book", "build", "--config", str(cfg),
+                                   "--path-output", str(ROOT), str(ROOT)], capture_output=True, text=True)
         if proc.returncode != 0:
             raise RuntimeError(f"the book did not build:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return HTML

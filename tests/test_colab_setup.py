@@ -54,18 +54,18 @@ def site_without_lga(dest: Path) -> Path:
 
 
 def shipped_files() -> list[str]:
-    """The files of the package as a clone of the repository has them: tracked, or new and not ignored.
+    """The files of the repository as a clone has them: tracked, or new and not ignored.
 
     (A file that .gitignore hides would be missing on Colab, so it must be missing here too.)
     """
     try:
-        out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "--",
-                              "pyproject.toml", "README.md", "lga"],
-                             cwd=ROOT, check=True, capture_output=True, text=True).stdout.split()
+        out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                             cwd=ROOT, check=True, capture_output=True, text=True).stdout.split("\0")
     except (OSError, subprocess.CalledProcessError):          # not a git checkout: take the tree
-        out = [str(p.relative_to(ROOT)) for p in [ROOT / "pyproject.toml", ROOT / "README.md",
-                                                   *(ROOT / "lga").rglob("*")] if p.is_file()]
-    return sorted(f for f in out if (ROOT / f).is_file() and "__pycache__" not in f)
+        skip = {".git", ".venv", "_build", "build", "data", "__pycache__"}
+        out = [str(p.relative_to(ROOT)) for p in ROOT.rglob("*")
+               if p.is_file() and not skip & set(p.relative_to(ROOT).parts)]
+    return sorted(f for f in out if f and (ROOT / f).is_file() and "__pycache__" not in f)
 
 
 def shipped_copy(dest: Path) -> Path:

@@ -83,10 +83,11 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 
 def make_readable(path: str | os.PathLike) -> None:
-    """Give a file made by ``mkstemp`` (mode 0600) the usual permissions (0644 less the umask)."""
+    """Give a file made by ``mkstemp`` (mode 0600) or a folder made by ``mkdtemp`` (0700) the usual
+    permissions: 0666 (files) or 0777 (folders), less the umask."""
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
+    os.chmod(path, (0o777 if os.path.isdir(path) else 0o666) & ~umask)
 
 
 def write_json(path: str | os.PathLike, obj) -> None:

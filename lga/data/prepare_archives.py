@@ -32,6 +32,8 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterable
 
+from .layout import make_readable
+
 log = logging.getLogger("lga.prepare")
 
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".rar", ".7z")
@@ -77,7 +79,7 @@ def _write_member(dest: Path, rel: PurePosixPath, size: int | None, chunks: Iter
         with os.fdopen(fd, "wb") as f:
             for chunk in chunks:
                 f.write(chunk)
-        os.chmod(tmp, 0o644)
+        make_readable(tmp)
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):

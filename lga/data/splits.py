@@ -54,6 +54,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from .layout import make_readable
+
 #: the five real benchmarks, by the names every ``lga`` function and command uses
 DATASETS = ("hmdb51", "ucf101", "kinetics100", "ssv2_small", "ssv2_full")
 SPLIT_NAMES = ("train", "val", "test")
@@ -221,12 +223,6 @@ def sha256_file(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def download(url: str, dest: str | os.PathLike, sha256: str | None = None,
              timeout: float = DEFAULT_TIMEOUT) -> Path:
     """Download ``url`` to ``dest`` atomically; verify ``sha256`` before the file gets its final name.
@@ -253,7 +249,7 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None,
         actual = h.hexdigest()
         if sha256 is not None and actual != sha256:
             raise ChecksumError(dest, sha256, actual, url)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
+        make_readable(tmp)  # mkstemp makes 0600
         os.replace(tmp, dest)
     finally:
         if os.path.exists(tmp):

@@ -54,6 +54,8 @@ import torch.nn.functional as F
 from open_clip.pretrained import get_pretrained_cfg
 from torch import nn
 
+from ..data.layout import make_readable
+
 __all__ = [
     "CONFIG_DIR",
     "TINY_MODEL_NAMES",
@@ -394,6 +396,8 @@ def save_clip_checkpoint(
                     f.flush()
                     os.fsync(f.fileno())
         _fsync_file(tmp / WEIGHTS_FILE)
+        for path in [tmp, *tmp.iterdir()]:
+            make_readable(path)
         if out_dir.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
             os.rmdir(old)

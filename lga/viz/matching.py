@@ -51,8 +51,8 @@ def grouped_accuracy_bars(ax, results, chance: float | None = None, title: str |
     ax.set_ylim(0, 100)
     if chance is not None:
         ax.axhline(100 * chance, ls="--", color="grey", lw=1)
-    ax.legend(fontsize=7, ncol=len(methods), loc="lower center", bbox_to_anchor=(0.5, 1.0 if not title else 1.08))
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     if title:
-        ax.set_title(title, fontsize=9, pad=28)
+        ax.set_title(title, fontsize=9)
     ax.grid(axis="y", alpha=0.3)
     return ax
