@@ -20,6 +20,29 @@ def shared_dir() -> Path:
     return Path(os.environ.get("LGA_SHARED_DIR", REPO_ROOT.parent / "shared")).resolve()
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op torch thread for the module: on a shared 2-core machine two spinning threads
+    can be many times slower, and one thread keeps runs bit-reproducible."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tiny_atomic_actions(tmp_path_factory):
+    """A small AtomicActions dataset (8/3/6 classes, 4 videos of 16 frames at 32 px) for the module."""
+    from lga.data.atomic_actions import AtomicActionsConfig, generate
+
+    root = tmp_path_factory.mktemp("atomic_actions")
+    generate(root, AtomicActionsConfig(num_classes=(8, 3, 6), videos_per_class=4, frames_per_video=16,
+                                       size=32, workers=1), progress=False)
+    return root
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT

@@ -14,6 +14,8 @@ import torch
 from lga.anatomy.backends import generate_anatomy, make_backend
 from lga.anatomy.prompts import PromptSpec
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
+
 transformers = pytest.importorskip("transformers")
 tokenizers = pytest.importorskip("tokenizers")
 
@@ -35,15 +37,6 @@ def build_tokenizer(chat_template: str | None = CHAT_TEMPLATE):
                                  pad_token="<pad>", unk_token="<unk>")
     hf.chat_template = chat_template
     return hf
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine, two spinning threads are ~20x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,8 @@ import torch
 from lga.models import backbone as bb
 from lga.models import tiny_clip as tc
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
+
 # a CLIP small enough to train for a few dozen steps inside a unit test
 MICRO = {
     "embed_dim": 64,
@@ -27,15 +29,6 @@ MICRO = {
 }
 COLOURS = {"red": (220, 40, 40), "green": (40, 200, 40), "blue": (40, 60, 230),
            "yellow": (230, 220, 40), "white": (240, 240, 240), "purple": (150, 40, 200)}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # the test machine's 2 cores are shared: one thread avoids OpenMP oversubscription stalls
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 class Squares:

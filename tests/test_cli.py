@@ -6,28 +6,17 @@ import subprocess
 import sys
 
 import pytest
-import torch
 
 from lga.__main__ import main
-from lga.data.atomic_actions import AtomicActionsConfig, generate
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    root = tmp_path_factory.mktemp("aa_cli")
-    generate(root, AtomicActionsConfig(num_classes=(8, 3, 6), videos_per_class=4, frames_per_video=16,
-                                       size=32, workers=1), progress=False)
-    return root
+def tiny(tiny_atomic_actions):
+    return tiny_atomic_actions
 
 
 def lga(*args, cwd=None):

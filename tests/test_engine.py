@@ -11,29 +11,18 @@ import pytest
 import torch
 
 from lga.config import load_config
-from lga.data.atomic_actions import AtomicActionsConfig, generate
 from lga.data.episodes import EpisodeSampler
 from lga.engine import checkpoint as ck
 from lga.engine.evaluate import EvalResult, compare, evaluate_checkpoint, evaluate_episodes
 from lga.engine.train import LRSchedule, NonFiniteLossError, read_log, train
 from lga.models.baselines import ProtoNet
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Shared CI cores: one intra-op thread is faster and keeps runs bit-reproducible."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    root = tmp_path_factory.mktemp("aa")
-    generate(root, AtomicActionsConfig(num_classes=(8, 3, 6), videos_per_class=4, frames_per_video=16,
-                                       size=32, workers=1), progress=False)
-    return root
+def tiny(tiny_atomic_actions):
+    return tiny_atomic_actions
 
 
 def small_cfg(root, *extra):
@@ -149,7 +138,7 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     def crash(fd):
         raise OSError("power cut")
 
-    monkeypatch.setattr(ck.os, "fsync", crash)        # dies after writing the bytes, before the rename
+    monkeypatch.setattr(os, "fsync", crash)           # dies after writing the bytes, before the rename
     with pytest.raises(OSError, match="power cut"):
         ck.save_checkpoint(path, model, {"step": 2}, optimizer=opt)
     monkeypatch.undo()

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +21,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 from safetensors.torch import save as st_save
 
-from ..data.layout import make_readable
+from ..data.layout import atomic_write_bytes
 
 FORMAT = "lga-checkpoint/1"
 
@@ -108,30 +106,6 @@ def optimizer_from_flat(tensors: dict, meta: dict) -> dict:
     return {"state": state, "param_groups": meta["param_groups"]}
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        make_readable(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    try:  # make the rename durable
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
-
-
 def save_checkpoint(path, model: torch.nn.Module, meta: dict, optimizer=None, extra_tensors=None,
                     with_rng: bool = True) -> Path:
     """Write a checkpoint atomically. ``meta`` (JSON-able) goes into the file's metadata."""
@@ -151,7 +125,7 @@ def save_checkpoint(path, model: torch.nn.Module, meta: dict, optimizer=None, ex
     # safetensors wants contiguous CPU tensors that share no memory
     tensors = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in tensors.items()}
     data = st_save(tensors, metadata={"lga": json.dumps(_enc(meta))})
-    _atomic_write_bytes(path, data)
+    atomic_write_bytes(path, data, durable=True)
     return path
 
 

@@ -223,7 +223,7 @@ def cached_features(encoder, dataset, cache_dir, key_parts: dict, **kw):
     from safetensors import safe_open
     from safetensors.torch import load_file, save
 
-    from .checkpoint import _atomic_write_bytes
+    from ..data.layout import atomic_write_bytes
     key_parts = dict(key_parts, videos=hashlib.sha256("\n".join(it.key for it in dataset.items).encode()).hexdigest())
     key = hashlib.sha256(json.dumps(key_parts, sort_keys=True).encode()).hexdigest()[:32]
     path = Path(cache_dir) / f"features-{key}.safetensors"
@@ -239,7 +239,7 @@ def cached_features(encoder, dataset, cache_dir, key_parts: dict, **kw):
     feats, labels, keys, report = encode_split(encoder, dataset, **kw)
     md = {"lga": json.dumps({"key": key_parts, "keys": keys, "skipped": report.skipped,
                              "missing": report.missing})}
-    _atomic_write_bytes(path, save({"features": feats.contiguous(), "labels": labels}, metadata=md))
+    atomic_write_bytes(path, save({"features": feats.contiguous(), "labels": labels}, metadata=md))
     return feats, labels, keys, report
 
 
