@@ -47,6 +47,7 @@ import csv
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,25 +67,35 @@ class ClassEntry:
     class_name: str
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes, durable: bool = False) -> None:
-    """Write ``data`` to ``path`` atomically: a temporary file in the same folder, then a rename, so
-    a reader (or a run killed mid-write) sees the old file or the new one, never half of one.
-    ``durable`` also fsyncs the file and the folder, so the new file survives a power cut."""
+@contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str = ".tmp"):
+    """Yield a temporary file name beside ``path``; when the block ends normally, the file gets the
+    usual permissions and is renamed to ``path``, and when it raises, it is removed. A reader (or a
+    run killed mid-write) thus sees the old file or the new one, never half of one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            if durable:
-                f.flush()
-                os.fsync(f.fileno())
+        yield tmp
         make_readable(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, durable: bool = False) -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_path`). ``durable`` also fsyncs the
+    file and the folder, so the new file survives a power cut."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
     if durable:
         try:  # make the rename itself durable
             dfd = os.open(path.parent, os.O_RDONLY)

@@ -8,7 +8,6 @@ it, so the synthetic benchmark exercises exactly the code that reads HMDB51.
 from __future__ import annotations
 
 import os
-import tempfile
 from fractions import Fraction
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import av
 import numpy as np
 import torch
 
-from .layout import FRAME_EXTENSIONS, make_readable
+from .layout import FRAME_EXTENSIONS, atomic_path
 from .sampling import sample_indices
 
 
@@ -122,10 +121,7 @@ def write_video(path: str | os.PathLike, frames, fps: int = 12, codec: str = "li
     t, h, w, _ = frames.shape
     if h % 2 or w % 2:
         raise ValueError(f"{path}: height and width must be even for yuv420p, got {h}x{w}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=path.suffix) as tmp:   # the suffix tells PyAV the container
         with av.open(tmp, mode="w") as container:
             stream = container.add_stream(codec, rate=Fraction(fps))
             stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
@@ -138,10 +134,4 @@ def write_video(path: str | os.PathLike, frames, fps: int = 12, codec: str = "li
                     container.mux(packet)
             for packet in stream.encode():
                 container.mux(packet)
-        make_readable(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path

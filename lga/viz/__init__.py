@@ -146,9 +146,20 @@ def class_browser(entries):
         images = [W.Image(value=img, format="jpeg", layout=W.Layout(width="100%", max_width="760px"))
                   for img in e["strips"]]
         pages.append(W.VBox([W.HTML(e["html"]), *images]))
-    stack = W.Stack(pages, selected_index=0)
-    picker = W.Dropdown(options=[(e["name"], i) for i, e in enumerate(entries)], value=0,
-                        description="class", layout=W.Layout(width="420px"))
+    return linked_pages([e["name"] for e in entries], pages, "class")
+
+
+def linked_pages(names, pages, description: str, width: str = "420px"):
+    """A ``Dropdown`` of ``names`` that shows the matching widget of ``pages`` (a ``Stack``).
+
+    The two are linked in the browser (``ipywidgets.jslink``), not by Python callbacks, so the
+    picker keeps working in the static HTML book, without a running kernel.
+    """
+    import ipywidgets as W
+
+    stack = W.Stack(list(pages), selected_index=0)
+    picker = W.Dropdown(options=[(n, i) for i, n in enumerate(names)], value=0,
+                        description=description, layout=W.Layout(width=width))
     W.jslink((picker, "index"), (stack, "selected_index"))
     return W.VBox([picker, stack])
 

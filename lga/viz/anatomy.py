@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.patches import Rectangle
 
-from . import anatomy_html
+from . import anatomy_html, linked_pages
 
 __all__ = ["similarity_heatmap", "anatomy_browser"]
 
@@ -67,9 +67,5 @@ def anatomy_browser(datasets):
     tabs = []
     for entries in datasets.values():
         pages = [W.HTML(anatomy_html(name, steps, extra)) for name, steps, extra in entries]
-        stack = W.Stack(pages, selected_index=0)
-        picker = W.Dropdown(options=[(name, i) for i, (name, _, _) in enumerate(entries)], value=0,
-                            description="class", layout=W.Layout(width="480px"))
-        W.jslink((picker, "index"), (stack, "selected_index"))
-        tabs.append(W.VBox([picker, stack]))
+        tabs.append(linked_pages([name for name, _, _ in entries], pages, "class", width="480px"))
     return W.Tab(children=tabs, titles=list(datasets))

@@ -7,7 +7,7 @@ import html
 import matplotlib.pyplot as plt
 import numpy as np
 
-from . import PHASE_COLORS
+from . import PHASE_COLORS, linked_pages
 
 
 def merge_history(ax, steps, title: str | None = None):
@@ -72,8 +72,4 @@ def phase_explorer(entries):
                         W.Image(value=img, format="jpeg", layout=W.Layout(max_width="620px"))])
                 for label, img in e["rows"]]
         pages.append(W.VBox([W.HTML(e["html"]), *rows]))
-    stack = W.Stack(pages, selected_index=0)
-    picker = W.Dropdown(options=[(e["name"], i) for i, e in enumerate(entries)], value=0,
-                        description="video", layout=W.Layout(width="420px"))
-    W.jslink((picker, "index"), (stack, "selected_index"))
-    return W.VBox([picker, stack])
+    return linked_pages([e["name"] for e in entries], pages, "video")
