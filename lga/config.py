@@ -374,14 +374,47 @@ def validate(cfg: Config) -> Config:
     return cfg
 
 
+def config_dirs() -> list[Path]:
+    """Where shipped configs live: ``lga/configs`` in an installed wheel, ``configs/`` in a checkout."""
+    here = Path(__file__).resolve().parent
+    return [d for d in (here / "configs", here.parent / "configs") if d.is_dir()]
+
+
+def list_configs() -> list[str]:
+    """Names of the shipped configs (``"hmdb51_5way_1shot"``, ``"ablations/hmdb51_5way_1shot_full"``, ...)."""
+    names = set()
+    for d in config_dirs():
+        names.update(p.relative_to(d).with_suffix("").as_posix() for p in d.rglob("*.yaml"))
+    return sorted(names)
+
+
+def find_config(name: str | os.PathLike) -> Path:
+    """A config file: an existing path as is, else a shipped config by name (with or without ``.yaml``).
+
+    ``find_config("hmdb51_5way_1shot")`` works in a checkout and after ``pip install`` (Colab), where
+    ``configs/`` is installed as ``lga/configs``.
+    """
+    path = Path(name)
+    if path.is_file():
+        return path
+    stem = path.as_posix().removesuffix(".yaml").removeprefix("configs/")
+    for d in config_dirs():
+        candidate = d / f"{stem}.yaml"
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"no config file {name} (and no shipped config named {stem!r}; "
+                            f"see lga.config.list_configs())")
+
+
 def load_config(path: str | os.PathLike | None = None, overrides=()) -> Config:
-    """Read a YAML config (or the defaults when ``path`` is None) and apply ``--set`` overrides."""
+    """Read a YAML config (or the defaults when ``path`` is None) and apply ``--set`` overrides.
+
+    ``path``: a YAML file, or the name of a shipped config (:func:`find_config`).
+    """
     import yaml
     data = {}
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"no config file {path}")
+        path = find_config(path)
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as e:

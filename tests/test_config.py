@@ -139,3 +139,34 @@ def test_unknown_component_arguments_are_named():
     with pytest.raises(ConfigError, match=r"alpha must be in \[0, 1\]"):
         check_components(load_config(CONFIG_DIR / "hmdb51_5way_1shot.yaml", ["model.head_args.alpha=2"]).model)
     assert isinstance(default_config("cpu"), Config)
+
+
+def test_shipped_configs_resolve_by_name_and_unknown_names_are_reported(tmp_path):
+    from lga.config import find_config, list_configs
+    names = list_configs()
+    assert "hmdb51_5way_1shot" in names and "ablations/hmdb51_5way_1shot_full" in names
+    assert len(names) == len(CONFIG_FILES)
+    assert find_config("hmdb51_5way_1shot") == CONFIG_DIR / "hmdb51_5way_1shot.yaml"
+    assert find_config("configs/hmdb51_5way_1shot.yaml").read_text() == \
+        (CONFIG_DIR / "hmdb51_5way_1shot.yaml").read_text()
+    cfg = load_config("ablations/atomic_actions_5way_5shot_full_cpu", ["train.lr=0.1"])
+    assert cfg.data.k_shot == 5 and cfg.train.lr == 0.1
+    own = tmp_path / "hmdb51_5way_1shot"            # an existing file wins over a shipped name
+    own.write_text("profile: cpu\n")
+    assert find_config(own) == own
+    with pytest.raises(FileNotFoundError, match="no_such_config.*list_configs"):
+        load_config("no_such_config")
+
+
+def test_the_wheel_ships_every_config(tmp_path):
+    """Colab installs lga with pip, without the repository: configs/ must be inside the wheel."""
+    import subprocess
+    import sys
+    import zipfile
+    root = CONFIG_DIR.parent
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                    "-w", str(tmp_path), str(root)], check=True, capture_output=True)
+    wheel, = tmp_path.glob("lga-*.whl")
+    shipped = {n.removeprefix("lga/configs/") for n in zipfile.ZipFile(wheel).namelist()
+               if n.startswith("lga/configs/") and n.endswith(".yaml")}
+    assert shipped == {p.relative_to(CONFIG_DIR).as_posix() for p in CONFIG_FILES}

@@ -117,11 +117,16 @@ def test_validation_selects_best_val_step_and_never_reads_test(tiny, tmp_path, m
 
 
 def test_non_finite_loss_stops_with_a_clear_message(tiny, tmp_path):
-    with pytest.raises(NonFiniteLossError, match=r"non-finite loss \(nan\) at optimizer step 3.*train.lr"):
+    with pytest.raises(NonFiniteLossError, match=r"non-finite loss \(nan\) at optimizer step 3.*train.lr"
+                                                 r".*resume from .*last.safetensors"):
         train(small_cfg(tiny), tmp_path / "nan", progress=False,
               fault=lambda step, loss: loss * float("nan") if step == 3 else loss)
     # the checkpoint of step 2 is intact and resumable
     assert ck.read_checkpoint(tmp_path / "nan" / "checkpoints" / "last.safetensors")[1]["step"] == 2
+    # before the first checkpoint there is nothing to resume, and the message says so
+    with pytest.raises(NonFiniteLossError, match="no checkpoint was written yet"):
+        train(small_cfg(tiny), tmp_path / "nan0", progress=False,
+              fault=lambda step, loss: loss * float("nan") if step == 0 else loss)
 
 
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):

@@ -42,7 +42,9 @@ def test_matches_torch_multihead_attention():
     out, w = mha(phases + text, phases, phases, average_attn_weights=False)
     fused, att = fusion(phases, text, return_attention=True)
     assert torch.allclose(att, w, atol=1e-6)
-    assert torch.allclose(fused, fusion.norm(phases + out), atol=1e-5)
+    assert torch.allclose(fused, fusion.norm(phases + text + out), atol=1e-5)      # default: query residual
+    fusion.residual = "visual"
+    assert torch.allclose(fusion(phases, text), fusion.norm(phases + out), atol=1e-5)
 
 
 def test_query_text_none_mode():

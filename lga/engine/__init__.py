@@ -6,6 +6,8 @@
                                 DDP under torchrun; ``train_episodic`` is chapter 1's minimal loop.
 - :mod:`lga.engine.evaluate`    features once per video, thousands of episodes in batches, mean and 95%
                                 CI, ``compare`` (paired interval), ``evaluate_checkpoint``.
+- :mod:`lga.engine.frozen`      heads on a frozen backbone: ``SplitFeatures`` (a split encoded once, with
+                                its class texts) and ``train_head`` (seconds on cached features).
 - :mod:`lga.engine.checkpoint`  atomic safetensors checkpoints (no pickle), RNG states.
 - :mod:`lga.engine.build`       config -> encoder, head, text bank.
 - :mod:`lga.engine.cli`         ``python -m lga train`` / ``python -m lga eval``.

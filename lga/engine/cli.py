@@ -14,7 +14,8 @@ from pathlib import Path
 
 def _common(p: argparse.ArgumentParser):
     p.add_argument("--config", default=None, metavar="FILE",
-                   help="YAML config (see configs/); without it, the defaults of the cpu profile")
+                   help="YAML config, or the name of a shipped one (e.g. hmdb51_5way_1shot; see configs/); "
+                        "without it, the defaults of the cpu profile")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set train.lr=1e-4 (repeatable)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")

@@ -554,10 +554,11 @@ def _guard(loss, step, task, dist, device, last_path):
         tdist.all_reduce(flag, op=tdist.ReduceOp.MIN)
         finite = bool(flag.item())
     if not bool(finite):
+        where = (f"resume from {last_path} with --resume once fixed" if Path(last_path).is_file() else
+                 "no checkpoint was written yet, so start the run again once fixed")
         raise NonFiniteLossError(
             f"non-finite loss ({loss.detach().float().flatten()[0].item()}) at optimizer step {step}, task {task}; "
-            f"training stopped. Try a lower train.lr, train.grad_clip, or train.amp=false; resume from "
-            f"{last_path} with --resume once fixed")
+            f"training stopped. Try a lower train.lr, train.grad_clip, or train.amp=false; {where}")
 
 
 def _mean_across(values, dist, device) -> float:

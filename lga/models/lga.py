@@ -91,7 +91,7 @@ class LGAConfig:
     train_with: str = "vv"              # "vv" (paper) | "fused" | "vt"
     num_heads: int = 8                  # fusion attention heads (dim must be divisible)
     fusion_dropout: float = 0.0
-    fusion_residual: str = "visual"     # see lga.models.fusion
+    fusion_residual: str = "query"      # "query": LayerNorm(t_i + f_i + a_i) | "visual": LayerNorm(f_i + a_i)
     query_text: str = "none"            # "none" | "shared" (see lga.models.fusion)
 
     def __post_init__(self):
