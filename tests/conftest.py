@@ -44,6 +44,16 @@ def tiny_atomic_actions(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def micro_clip_config() -> dict:
+    """An open_clip config of a micro ViT CLIP (D=32, 32-px images, 16-token texts), built in milliseconds."""
+    return {
+        "embed_dim": 32,
+        "vision_cfg": {"image_size": 32, "layers": 2, "width": 32, "head_width": 16, "patch_size": 8},
+        "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+    }
+
+
+@pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT
 

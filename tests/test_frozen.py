@@ -4,18 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-MICRO = {
-    "embed_dim": 32,
-    "vision_cfg": {"image_size": 32, "layers": 2, "width": 32, "head_width": 16, "patch_size": 8},
-    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
-}
-
 
 @pytest.fixture(scope="module")
-def micro_clip():
+def micro_clip(micro_clip_config):
     from lga.models.backbone import load_clip
     torch.manual_seed(0)
-    model, _, tok = load_clip(MICRO)
+    model, _, tok = load_clip(micro_clip_config)
     return model.eval(), tok
 
 

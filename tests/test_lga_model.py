@@ -248,14 +248,7 @@ def test_phase_pairs_pair_each_frame_with_its_phase(tiny_aa):
     assert set(labelled.phases) == {-1, 0, 1, 2}
 
 
-MICRO = {
-    "embed_dim": 32,
-    "vision_cfg": {"image_size": 32, "layers": 2, "width": 32, "head_width": 16, "patch_size": 8},
-    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
-}
-
-
-def test_full_path_tiny_clip_encoder_text_bank_lga_backward(tiny_aa):
+def test_full_path_tiny_clip_encoder_text_bank_lga_backward(tiny_aa, micro_clip_config):
     from lga.data.dataset import VideoDataset, load_clips
     from lga.data.episodes import EpisodeSampler
     from lga.models.backbone import load_clip
@@ -263,7 +256,7 @@ def test_full_path_tiny_clip_encoder_text_bank_lga_backward(tiny_aa):
     from lga.models.text_bank import TextBank
 
     torch.manual_seed(0)
-    model, _, tok = load_clip(MICRO)
+    model, _, tok = load_clip(micro_clip_config)
     enc = ClipFrameEncoder(model, tok, train_last_blocks=1)
     assert enc.dim == 32 and any("resblocks.1" in n for n in enc.trainable)
     assert not any("resblocks.0" in n for n in enc.trainable)
@@ -318,7 +311,7 @@ def test_explain_video_text_only_has_query_phases():
     torch.testing.assert_close(out["logits"], out["vt"])
 
 
-def test_tiny_clip_recipe_and_retrieval_on_phase_pairs(tiny_aa, tmp_path):
+def test_tiny_clip_recipe_and_retrieval_on_phase_pairs(tiny_aa, tmp_path, micro_clip_config):
     from lga.data.atomic_actions import phase_pairs
     from lga.models import tiny_clip as tc
     from lga.models.backbone import encode_images, encode_text
@@ -328,7 +321,7 @@ def test_tiny_clip_recipe_and_retrieval_on_phase_pairs(tiny_aa, tmp_path):
     with pytest.raises(TypeError):
         tc.tiny_clip_recipe(stpes=3)
     model, _, tok = tc.get_or_train_atomic_actions_clip(tiny_aa, tmp_path / "clip", progress=False,
-                                                        config=MICRO, steps=2, batch_size=8)
+                                                        config=micro_clip_config, steps=2, batch_size=8)
     assert tc.read_train_log(tmp_path / "clip")["settings"]["steps"] == 2
     pairs = phase_pairs(tiny_aa, "val", frames_per_phase=1)
     acc = tc.retrieval_accuracy(model, tok, pairs)

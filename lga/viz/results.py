@@ -1,10 +1,13 @@
-"""Figures for chapter 9 (results): accuracy bars with intervals, noise curves, gains over a base row."""
+"""Figures for chapters 9 and 10: accuracy bars with intervals, accuracy against a setting, gains over a base row."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from . import PHASE_COLORS
+
 PALETTE = ("#7f7f7f", "#1b9e77", "#7570b3", "#d95f02")
+_COLORS = list(PHASE_COLORS) + ["#666666", "#a6761d"]
 
 
 def accuracy_table_bars(ax, names, results, groups=None, title: str | None = None,
@@ -35,23 +38,34 @@ def accuracy_table_bars(ax, names, results, groups=None, title: str | None = Non
         ax.set_title(title, fontsize=9)
 
 
-def noise_curves(ax, rates, curves: dict, chance: float | None = None):
-    """Accuracy (%) against the anatomy noise rate: ``curves`` maps a name to one EvalResult per rate.
+def accuracy_vs(ax, xs, curves, xlabel: str, chance: float | None = None, title: str | None = None):
+    """Accuracy (%) against a setting, one line per method, with its 95% interval as a band.
 
-    The band around each line is the 95% interval. Flat lines are methods that do not read the anatomy.
+    Args:
+        xs: the settings (e.g. the numbers of phases), shared by every curve.
+        curves: ``{label: [EvalResult, ...]}``, one result per entry of ``xs``.
+        xlabel: the name of the setting.
+        chance: draw this accuracy (0..1) as a dashed line.
     """
-    x = np.asarray(rates, dtype=float)
-    for name, rs in curves.items():
-        m = np.array([100 * r.mean for r in rs])
-        c = np.array([100 * r.ci95 for r in rs])
-        line, = ax.plot(x, m, marker="o", ms=4, label=name)
-        ax.fill_between(x, m - c, m + c, color=line.get_color(), alpha=0.15)
+    xs = list(xs)
+    for k, (label, results) in enumerate(curves.items()):
+        if len(results) != len(xs):
+            raise ValueError(f"curve {label!r} has {len(results)} points for {len(xs)} settings")
+        mean = np.array([100 * r.mean for r in results])
+        ci = np.array([100 * r.ci95 for r in results])
+        color = _COLORS[k % len(_COLORS)]
+        ax.plot(xs, mean, marker="o", color=color, label=label)
+        ax.fill_between(xs, mean - ci, mean + ci, color=color, alpha=0.2, lw=0)
     if chance is not None:
-        ax.axhline(chance, ls="--", color="grey", lw=1)
-    ax.set_xlabel("share of test classes with a corrupted anatomy")
-    ax.set_ylabel("accuracy (%)")
-    ax.legend(fontsize=7, loc="lower left")
+        ax.axhline(100 * chance, ls="--", color="grey", lw=1)
+    ax.set_xticks(xs)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("accuracy (%), 95% interval")
     ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax
 
 
 def gain_bars(ax, rows, reported, ours, title: str | None = None):
