@@ -1,18 +1,39 @@
 #!/usr/bin/env python
-"""Execute the book's chapters in fresh kernels and print the run time of each.
+"""Execute the book's chapters in fresh kernels, print the run time of each, and record it.
 
     python benchmarks/chapters.py                 # every chapter of _toc.yml, outputs discarded
     python benchmarks/chapters.py --write         # ... and save the executed notebooks in place
+    python benchmarks/chapters.py --write --fresh-cache      # the whole book from an empty data cache
     python benchmarks/chapters.py book/01_few_shot.ipynb --write
     python benchmarks/chapters.py --missing --write   # only chapters that have no outputs at all
 
-This is how the committed outputs are produced (``--write``), and how the CPU-profile run time of
-the whole book is measured. Times depend on the machine and its load: they are figures, not tests.
+This is how the committed outputs are produced (``--write``). Each kernel runs with ``--threads``
+threads (1 by default: ``OMP_NUM_THREADS``, ``MKL_NUM_THREADS`` and ``OPENBLAS_NUM_THREADS`` in its
+environment), and ``make nbval`` checks the chapters with another thread count (2 by default).
+
+With ``--write`` each notebook also records how it was executed, after the run, in its metadata:
+
+- ``metadata.lga.execution``: ``threads``, ``seconds`` (wall time of the whole notebook, kernel start
+  included), ``date``, ``fresh_cache`` (whether this run started from an empty data cache), ``machine``
+  and the versions of Python and torch;
+- ``metadata.myst.substitutions``: ``run_time`` ("16.5 min"), ``run_threads``, ``run_date`` and
+  ``run_machine``, the text the chapter's header shows with ``{{ run_time }}`` (a MyST substitution,
+  resolved when the book is built: the time stated is the time of the run whose outputs are shown).
+
+Times depend on the machine and its load: they are figures, not tests.
 """
 
+from __future__ import annotations
+
 import argparse
+import datetime
+import os
+import platform
+import shutil
 import sys
+import tempfile
 import time
+from importlib import metadata as importlib_metadata
 from pathlib import Path
 
 import nbformat
@@ -20,6 +41,7 @@ import yaml
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
 def chapters_from_toc() -> list[Path]:
@@ -34,37 +56,111 @@ def has_outputs(path: Path) -> bool:
     return any(c.cell_type == "code" and c.outputs for c in nb.cells)
 
 
-def execute(path: Path, write: bool, timeout: int) -> float:
+def format_duration(seconds: float) -> str:
+    """``"45 s"`` under 100 s, else minutes with one decimal (``"16.5 min"``)."""
+    return f"{seconds:.0f} s" if seconds < 100 else f"{seconds / 60:.1f} min"
+
+
+def machine() -> dict:
+    """The CPU that ran the chapters: model name (Linux), logical cores, system."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": model, "cores": os.cpu_count(), "system": platform.system()}
+
+
+def version(package: str) -> str | None:
+    try:
+        return importlib_metadata.version(package)
+    except importlib_metadata.PackageNotFoundError:
+        return None
+
+
+def kernel_env(threads: int, data_dir: str | None) -> dict:
+    """The kernel's environment: ours, with the thread count (and the data cache) set."""
+    env = dict(os.environ)
+    env.update({name: str(threads) for name in THREAD_VARIABLES})
+    if data_dir is not None:
+        env["LGA_DATA_DIR"] = data_dir
+    return env
+
+
+def record(nb, threads: int, seconds: float, fresh_cache: bool) -> None:
+    """Write how the notebook was executed into its metadata (see the module docstring)."""
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    cpu = machine()
+    nb.metadata.setdefault("lga", {})["execution"] = {
+        "threads": threads, "seconds": round(seconds, 1), "date": now.isoformat(),
+        "fresh_cache": fresh_cache, "machine": cpu,
+        "python": platform.python_version(), "torch": version("torch"),
+    }
+    subs = nb.metadata.setdefault("myst", {}).setdefault("substitutions", {})
+    subs.update({"run_time": format_duration(seconds), "run_threads": str(threads),
+                 "run_date": now.date().isoformat(), "run_machine": f"{cpu['cores']}-core {cpu['cpu']}"})
+
+
+def execute(path: Path, write: bool, timeout: int, threads: int = 1, data_dir: str | None = None,
+            fresh_cache: bool = False) -> float:
+    """Execute the notebook at ``path`` in a fresh kernel with ``threads`` threads; return seconds.
+
+    ``data_dir`` becomes the kernel's ``LGA_DATA_DIR`` (default: the caller's). With ``write`` the
+    executed notebook, and how it was executed, are saved in place.
+    """
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", store_widget_state=True,
                             resources={"metadata": {"path": str(path.parent)}})
     t0 = time.perf_counter()
-    client.execute()
+    client.execute(env=kernel_env(threads, data_dir))
     seconds = time.perf_counter() - t0
     if write:
+        record(nb, threads, seconds, fresh_cache)
         nbformat.write(nb, path)
     return seconds
 
 
-def main() -> int:
+def shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("notebooks", nargs="*", type=Path, help="default: every chapter in _toc.yml")
     p.add_argument("--write", action="store_true", help="save the executed notebooks in place")
     p.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
     p.add_argument("--missing", action="store_true", help="only notebooks without any output")
-    a = p.parse_args()
+    p.add_argument("--threads", type=int, default=1,
+                   help="threads of each kernel (default 1; make nbval checks with another count)")
+    p.add_argument("--fresh-cache", action="store_true",
+                   help="run with a new, empty LGA_DATA_DIR (removed afterwards), as make test does")
+    a = p.parse_args(argv)
+    if a.threads < 1:
+        p.error("--threads must be at least 1")
     paths = [n.resolve() for n in a.notebooks] or chapters_from_toc()
     if a.missing:
         paths = [p for p in paths if not has_outputs(p)]
         if not paths:
             print("every chapter has committed outputs: nothing to execute")
             return 0
+    data_dir = tempfile.mkdtemp(prefix="lga-chapters.") if a.fresh_cache else None
+    width = max(len(shown(p)) for p in paths)
+    print(f"{len(paths)} notebook(s), {a.threads} thread(s) each, data cache: "
+          f"{data_dir + ' (empty, removed afterwards)' if data_dir else os.environ.get('LGA_DATA_DIR', '~/.cache/lga')}",
+          flush=True)
     total = 0.0
-    for path in paths:
-        seconds = execute(path, a.write, a.timeout)
-        total += seconds
-        print(f"{path.relative_to(ROOT)}  {seconds:7.1f} s", flush=True)
-    print(f"{'total':{max(len(str(p.relative_to(ROOT))) for p in paths)}s}  {total:7.1f} s")
+    try:
+        for path in paths:
+            seconds = execute(path, a.write, a.timeout, a.threads, data_dir, fresh_cache=a.fresh_cache)
+            total += seconds
+            print(f"{shown(path):{width}s}  {seconds:7.1f} s  ({format_duration(seconds)})", flush=True)
+    finally:
+        if data_dir is not None:
+            shutil.rmtree(data_dir, ignore_errors=True)
+    print(f"{'total':{width}s}  {total:7.1f} s  ({format_duration(total)})")
     return 0
 
 

@@ -57,8 +57,9 @@ def main(argv=None) -> int:
     from lga.data.episodes import EpisodeSampler
     from lga.data.video import read_video
     from lga.engine.build import build_text_bank
-    from lga.engine.evaluate import encode_split, evaluate_episodes
-    from lga.engine.train import build_model
+    from lga.engine.evaluate import evaluate_episodes
+    from lga.engine.features import encode_split
+    from lga.engine.model import build_model
 
     with tempfile.TemporaryDirectory() as tmp:
         root = _dataset(args.root, tmp)

@@ -3,8 +3,8 @@
 
 For every chapter notebook given (default: every ``book/*.ipynb``):
 
-- its first code cell becomes exactly the text of ``book/_setup_cell.py`` (outputs are kept: where
-  ``lga`` is installed the new cell prints what the old one printed; nbval checks that);
+- its first code cell becomes exactly the text of ``book/_setup_cell.py``, tagged ``hide-input`` (the
+  rendered page shows its one line of output, the code folded behind a toggle; outputs are kept);
 - its "Open in Colab" badge (in the first, header cell) is pointed at this notebook in the
   repository and release of ``_config.yml``; a header without a badge gets one after its title.
 
@@ -24,6 +24,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SETUP_CELL = ROOT / "book" / "_setup_cell.py"
+SETUP_TAGS = ["hide-input"]          # code folded in the HTML, its one line of output shown
 BADGE_RE = re.compile(r"\[!\[Open in Colab\]\(_static/colab-badge\.svg\)\]\([^)]*\)")
 
 
@@ -47,6 +48,9 @@ def stamp(path: Path) -> bool:
         raise SystemExit(f"{path}: a chapter needs a set-up cell (its first code cell)")
     if first_code.source != setup:
         first_code.source = setup
+        changed = True
+    if first_code.metadata.get("tags") != SETUP_TAGS:
+        first_code.metadata["tags"] = list(SETUP_TAGS)
         changed = True
     header = nb.cells[0]
     if header.cell_type != "markdown" or not header.source.lstrip().startswith("# "):

@@ -12,6 +12,7 @@ environment variable ``LGA_PROFILE`` overrides ``auto``.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,21 +79,32 @@ def _choices(*values, doc: str = ""):
     return {"choices": values, "doc": doc}
 
 
+def _range(low: float | None = 0, high: float | None = None, strict: bool = False) -> dict:
+    """Bounds of a number field (metadata). A number field without them must be finite and >= 0;
+    ``strict``: must be > ``low``; ``low=None``: no lower bound. Checked by :func:`validate`."""
+    return {"low": low, "high": high, "strict": strict}
+
+
 @dataclass
 class DataConfig:
     """Which benchmark, and what an episode is."""
 
     dataset: str = field(default="atomic_actions", metadata=_choices(*DATASET_NAMES))
     root: str | None = None            # prepared dataset folder; relative -> data_dir()/root; None -> data_dir()/dataset
-    num_frames: int = 8                # T frames per clip
-    n_way: int = 5
-    k_shot: int = 1
-    train_queries: int = 5             # queries per class in training episodes
-    test_queries: int = 1              # queries per class in val/test episodes
+    num_frames: int = field(default=8, metadata=_range(1))      # T frames per clip
+    n_way: int = field(default=5, metadata=_range(2))
+    k_shot: int = field(default=1, metadata=_range(1))
+    train_queries: int = field(default=5, metadata=_range(1))   # queries per class in training episodes
+    test_queries: int = field(default=1, metadata=_range(1))    # queries per class in val/test episodes
     train_sampling: str = field(default="random", metadata=_choices("random", "fixed"))
     # random: one random frame per segment, drawn from an RNG seeded by (seed, step); fixed: test frames
     anatomy: str | None = None         # anatomy JSON (None: the dataset's anatomy.json, else the shipped one)
     workers: int = 0                   # DataLoader worker processes reading training videos
+    # spatial augmentation of training clips (lga.engine.augment): "crop" draws one of crop_grid x crop_grid
+    # crops of side crop_scale x the frame's per training video; val/test (and "none") take the centre crop
+    augment: str = field(default="none", metadata=_choices("none", "crop"))
+    crop_scale: float = field(default=1.0, metadata=_range(0, 1, strict=True))   # CLIP-FSAR: 224/256
+    crop_grid: int = field(default=3, metadata=_range(1))
 
 
 @dataclass
@@ -112,38 +124,50 @@ class TrainConfig:
     """Episodic meta-training (defaults: the paper recipe of PAPER.md)."""
 
     seed: int = 0
-    epochs: int = 10
-    steps_per_epoch: int = 250         # optimizer steps per epoch
-    tasks_per_step: int = 4            # episodes accumulated into one optimizer step
+    epochs: int = field(default=10, metadata=_range(1))
+    steps_per_epoch: int = field(default=250, metadata=_range(1))   # optimizer steps per epoch
+    tasks_per_step: int = field(default=4, metadata=_range(1))      # episodes accumulated into one step
     optimizer: str = field(default="adam", metadata=_choices("adam", "adamw", "sgd"))
-    lr: float = 1e-5
+    lr: float = field(default=1e-5, metadata=_range(0, strict=True))
     weight_decay: float = 5e-4
     momentum: float = 0.9              # sgd only
     schedule: str = field(default="step", metadata=_choices("step", "cosine", "constant"))
     milestones: list = field(default_factory=lambda: [6, 9])   # epochs at which LR *= gamma
-    gamma: float = 0.1
+    gamma: float = field(default=0.1, metadata=_range(0, strict=True))
     warmup_epochs: float = 1.0
-    warmup_factor: float = 0.01        # LR multiplier at step 0, rising linearly to 1
-    grad_clip: float | None = 10.0     # max global gradient norm (None: no clipping)
+    # LR multiplier at step 0, rising linearly to 1
+    warmup_factor: float = field(default=0.01, metadata=_range(0, 1, strict=True))
+    # max global gradient norm (None: no clipping)
+    grad_clip: float | None = field(default=10.0, metadata=_range(0, strict=True))
     amp: bool = True                   # mixed precision on CUDA (ignored on CPU)
-    eval_interval: int = 250           # validate (model selection) every this many steps, and at the end
-    val_episodes: int = 1000
+    # validate (model selection) every this many steps, and at the end
+    eval_interval: int = field(default=250, metadata=_range(1))
+    val_episodes: int = field(default=1000, metadata=_range(1))
     checkpoint_interval: int = 0       # 0: at every validation
-    log_interval: int = 10
+    log_interval: int = field(default=10, metadata=_range(1))
     device: str = "auto"               # auto | cpu | cuda | cuda:N
     find_unused_parameters: bool = True  # DDP: heads may leave branches unused in training
+    # finetune: encode the sampled clips at every step (the encoder's trainable parts train); frozen: encode
+    # every frame of every video once and train the head on the cached features (lga.engine.features);
+    # auto: frozen exactly when no parameter of the encoder is trainable
+    backbone: str = field(default="auto", metadata=_choices("auto", "finetune", "frozen"))
+    # frozen backbone: folder of cached features (relative: under data_dir(); None: in memory only)
+    feature_cache: str | None = None
+    # frozen backbone: frames cached per training video (0: all of them, so training samples frames as from
+    # the video; N: N evenly spaced frames, among which training samples)
+    cache_frames: int = 0
 
 
 @dataclass
 class EvalConfig:
     """Test-time protocol."""
 
-    episodes: int = 10_000
-    batch_episodes: int = 500
+    episodes: int = field(default=10_000, metadata=_range(1))
+    batch_episodes: int = field(default=500, metadata=_range(1))
     seed: int = 1                      # test episodes are a function of this seed (train uses train.seed)
     split: str = field(default="test", metadata=_choices("test", "val"))
-    feature_cache: str | None = None   # folder for cached features (None: memory only)
-    encode_batch: int = 64
+    feature_cache: str | None = None   # folder for cached features (relative: under data_dir(); None: memory only)
+    encode_batch: int = field(default=64, metadata=_range(1))
 
 
 @dataclass
@@ -285,8 +309,12 @@ def _coerce(key: str, value, tp, choices=None):
 
 
 def _build(cls, data, prefix: str):
-    if data is None:
-        data = {}
+    if data is None and prefix:
+        # a header with nothing under it: most often keys lost to indentation or a bad edit, which would
+        # silently train the defaults; {} says "the defaults" on purpose
+        name = prefix.rstrip(".")
+        raise ConfigError(f"{name}: empty section ('{name}:' with nothing under it); write its keys under "
+                          f"it, '{name}: {{}}' to take the profile's defaults, or delete the line")
     if not isinstance(data, dict):
         raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {data!r}")
     hints = _hints(cls)
@@ -334,33 +362,53 @@ def config_from_dict(data: dict) -> Config:
     return cfg
 
 
+def _check_numbers(section, prefix: str = "") -> None:
+    """Every number field of ``section`` (and its sub-sections): finite, and within its :func:`_range`
+    (default: >= 0). Generic, so that a new field is checked without new code."""
+    hints = _hints(type(section))
+    for f in dataclasses.fields(section):
+        key, v = f"{prefix}{f.name}", getattr(section, f.name)
+        if dataclasses.is_dataclass(v):
+            _check_numbers(v, key + ".")
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            continue
+        low, high, strict = (f.metadata.get(k, d) for k, d in (("low", 0), ("high", None), ("strict", False)))
+        if not math.isfinite(v):
+            raise ConfigError(f"{key}: must be a finite number, got {v}")
+        if (low is not None and (v < low or (strict and v == low))) or (high is not None and v > high):
+            if high is not None:
+                want = f"in {'(' if strict else '['}{low}, {high}]"
+            else:
+                want = f"{'>' if strict else '>='} {low}"
+            optional = " or null" if type(None) in typing.get_args(hints[f.name]) else ""
+            raise ConfigError(f"{key}: must be {want}{optional}, got {v}")
+
+
+def _check_args(value, key: str) -> None:
+    """The free-form ``model.*_args`` mappings: no NaN or infinite number anywhere, temperatures > 0."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_args(v, f"{key}.{k}")
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _check_args(v, f"{key}[{i}]")
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise ConfigError(f"{key}: must be a finite number, got {value}")
+        if "temperature" in key.rsplit(".", 1)[-1] and value <= 0:
+            raise ConfigError(f"{key}: a temperature must be > 0, got {value}")
+
+
 def validate(cfg: Config) -> Config:
-    """Cross-field checks (raise :class:`ConfigError`)."""
-    d, t, e = cfg.data, cfg.train, cfg.eval
-    positive = {"data.num_frames": d.num_frames, "data.n_way": d.n_way, "data.k_shot": d.k_shot,
-                "data.train_queries": d.train_queries, "data.test_queries": d.test_queries,
-                "train.epochs": t.epochs, "train.steps_per_epoch": t.steps_per_epoch,
-                "train.tasks_per_step": t.tasks_per_step, "train.eval_interval": t.eval_interval,
-                "train.val_episodes": t.val_episodes, "train.log_interval": t.log_interval,
-                "eval.episodes": e.episodes, "eval.batch_episodes": e.batch_episodes,
-                "eval.encode_batch": e.encode_batch}
-    for k, v in positive.items():
-        if v < 1:
-            raise ConfigError(f"{k}: must be >= 1, got {v}")
-    if d.n_way < 2:
-        raise ConfigError(f"data.n_way: must be >= 2, got {d.n_way}")
-    if d.workers < 0 or t.checkpoint_interval < 0:
-        raise ConfigError("data.workers and train.checkpoint_interval must be >= 0")
-    if t.lr <= 0:
-        raise ConfigError(f"train.lr: must be > 0, got {t.lr}")
-    if t.weight_decay < 0:
-        raise ConfigError(f"train.weight_decay: must be >= 0, got {t.weight_decay}")
-    if not 0 < t.warmup_factor <= 1:
-        raise ConfigError(f"train.warmup_factor: must be in (0, 1], got {t.warmup_factor}")
-    if t.warmup_epochs < 0:
-        raise ConfigError(f"train.warmup_epochs: must be >= 0, got {t.warmup_epochs}")
-    if t.grad_clip is not None and t.grad_clip <= 0:
-        raise ConfigError(f"train.grad_clip: must be > 0 or null, got {t.grad_clip}")
+    """Value and cross-field checks (raise :class:`ConfigError` naming the key).
+
+    Number fields are finite and within their bounds (>= 0 unless the field says otherwise), numbers
+    in ``model.*_args`` are finite and temperatures there positive, and the encoder, head and text
+    bank are registered names (:mod:`lga.engine.build`: nothing a config names is ever imported).
+    """
+    t = cfg.train
+    _check_numbers(cfg)
     if not all(isinstance(m, (int, float)) and not isinstance(m, bool) and 0 < m <= t.epochs
                for m in t.milestones) or list(t.milestones) != sorted(t.milestones):
         raise ConfigError(f"train.milestones: must be increasing epochs in 1..train.epochs={t.epochs}, "
@@ -371,6 +419,10 @@ def validate(cfg: Config) -> Config:
         name = getattr(cfg.model, key)
         if not name:
             raise ConfigError(f"model.{key}: must not be empty")
+    for key in ("encoder_args", "head_args", "text_args"):
+        _check_args(getattr(cfg.model, key), f"model.{key}")
+    from .engine.build import check_component_names   # a registry lookup; imports nothing it names
+    check_component_names(cfg.model)
     return cfg
 
 
@@ -416,9 +468,14 @@ def load_config(path: str | os.PathLike | None = None, overrides=()) -> Config:
     if path is not None:
         path = find_config(path)
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
         except yaml.YAMLError as e:
             raise ConfigError(f"{path}: not valid YAML ({e})") from None
+        except RecursionError:
+            raise ConfigError(f"{path}: nested too deeply to be a config") from None
+        if data is None:
+            raise ConfigError(f"{path}: the file is empty; write 'profile: cpu' (or '{{}}') to take the cpu "
+                              "profile's defaults")
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: a config must be a mapping of sections, got {type(data).__name__}")
     for item in overrides:

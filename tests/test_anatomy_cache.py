@@ -179,3 +179,59 @@ def test_cli_usage_errors(tmp_path):
         main(["--dataset", "x", "--backend", "openai", "--out", str(tmp_path / "o.json")])
     with pytest.raises(SystemExit):
         main(["--labels", "l.txt", "--backend", "nope", "--out", "o.json"])
+
+
+# ----------------------------------------------------------------------------------------------
+# one bad answer never stops a run (issue 15, item 6)
+
+HUGE = "9" * 5000  # over Python's int-string conversion limit (4300 digits)
+
+
+def test_huge_integer_answer_fails_only_its_class(source, tmp_path):
+    class Hostile(CacheBackend):
+        def generate(self, labels, spec, attempt=0):
+            out = super().generate(labels, spec, attempt)
+            if "kick ball" in out:
+                out["kick ball"] = out["kick ball"].replace('"body"', HUGE, 1)
+            return out
+
+    report = generate_anatomy(LABELS, Hostile(source), tmp_path / "o.json", retries_on_parse_error=1)
+    assert report.ok == [label for label in LABELS if label != "kick ball"]
+    assert list(report.failed) == ["kick ball"]
+    assert "unparsable answer after 2 attempt(s)" in report.failed["kick ball"]
+    assert "the answer holds a number of more than 4300 digits" in report.failed["kick ball"]
+    assert "FAILED 'kick ball'" in report.summary() and len(report.summary()) < 2000
+    assert sorted(json.loads((tmp_path / "o.json").read_text())["classes"]) == \
+        sorted(label for label in LABELS if label != "kick ball")
+
+
+def test_unexpected_parse_failure_is_reported_per_class(source, tmp_path, monkeypatch):
+    """Even a ValueError that is not an AnatomyError (the old int-limit crash) stays per class."""
+    from lga.anatomy import backends
+    real = backends.parse_anatomy
+
+    def parse(answer, num_steps):
+        if "kick ball" in answer:
+            raise ValueError("Exceeds the limit (4300 digits) for integer string conversion")
+        return real(answer, num_steps)
+
+    monkeypatch.setattr(backends, "parse_anatomy", parse)
+    report = generate_anatomy(LABELS, CacheBackend(source), tmp_path / "o.json", retries_on_parse_error=0)
+    assert list(report.failed) == ["kick ball"] and len(report.ok) == len(LABELS) - 1
+    assert "ValueError: Exceeds the limit" in report.failed["kick ball"]
+
+
+def test_unreadable_class_files_are_named(tmp_path, capsys):
+    from lga.anatomy.cli import main, read_class_table, read_label_file
+
+    labels = tmp_path / "labels.txt"
+    labels.write_bytes(b"caf\xe9\n")
+    with pytest.raises(ValueError, match=r"labels\.txt: not a UTF-8 label file"):
+        read_label_file(labels)
+    table = tmp_path / "classes_test.tsv"
+    table.write_bytes(b"label_index\tclass_name\n0\tcaf\xe9\n")
+    with pytest.raises(ValueError, match=r"classes_test\.tsv: not a UTF-8 tab-separated class table"):
+        read_class_table(table)
+    code = main(["--labels", str(labels), "--backend", "cache", "--source", str(labels),
+                 "--out", str(tmp_path / "o.json"), "--no-progress"])
+    assert code == 2 and "labels.txt: not a UTF-8 label file" in capsys.readouterr().err

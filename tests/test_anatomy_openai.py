@@ -1,21 +1,26 @@
-"""The OpenAI-compatible backend, end to end against a real HTTP server on 127.0.0.1.
+"""The OpenAI-compatible backend, end to end against real HTTP servers on 127.0.0.1.
 
-The server (``http.server`` in a thread) plays a script of responses, one per request, and
-records what it received, so each test checks both sides of the real HTTP exchange.
+Each server (``http.server`` in a thread) plays a script of responses, one per request, and
+records what it received, so each test checks both sides of the real HTTP exchange. The security
+tests run a *pair* of servers (two ports, two origins): the first redirects or echoes the key, the
+second must never hear from the client. The backend needs the optional ``openai`` package, which
+the ``test`` extra installs (these tests are not skipped without it: they fail).
 """
 
 from __future__ import annotations
 
+import html
 import json
 import logging
+import re
 import threading
-import time
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from lga.anatomy.backends import AnatomyCache, generate_anatomy, make_backend
-from lga.anatomy.openai_backend import OpenAIBackend, _retry_after_seconds
+from lga.anatomy.openai_backend import MAX_BODY_CHARS, MAX_MESSAGE_CHARS, OpenAIBackend, redact_secret
 from lga.anatomy.prompts import PromptSpec
 
 SECRET = "sk-test-THIS-IS-A-SECRET-1234567890"
@@ -27,6 +32,7 @@ GOOD_ANSWER = json.dumps({"steps": [
     {"subject": "person", "motion": "strikes", "object": "ball",
      "description": "The person's foot strikes the ball, sending it away."},
 ]})
+FAST_RETRY = {"retry-after-ms": "5"}  # the client honours it: retries in tests take milliseconds
 
 
 def completion(content) -> dict:
@@ -39,13 +45,17 @@ class ScriptedServer:
     """A chat-completions server; ``script`` holds one action per request (last one repeats).
 
     Actions: ``("ok", content)``, ``("status", code, headers, body)``, ``("sleep", seconds, content)``,
-    ``("raw", bytes)``, ``("echo_auth", code)`` (answers with the Authorization header in the body).
+    ``("raw", bytes)``, ``("echo_auth", code)`` (answers with the Authorization header in the body),
+    ``("reason", code, reason, headers)`` (a status line and headers of the test's choosing).
+    ``requests`` records every request (any method); ``connections`` counts TCP connections.
     """
 
     def __init__(self):
         self.script: list[tuple] = [("ok", GOOD_ANSWER)]
         self.requests: list[dict] = []
+        self.connections = 0
         self.lock = threading.Lock()
+        self.stop = threading.Event()
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -53,17 +63,17 @@ class ScriptedServer:
                 pass
 
             def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with owner.lock:
-                    owner.requests.append({"path": self.path, "headers": dict(self.headers),
-                                           "body": body})
+                    owner.requests.append({"method": self.command, "path": self.path,
+                                           "headers": {k.lower(): v for k, v in self.headers.items()},
+                                           "raw": raw})
                     n = len(owner.requests) - 1
                     action = owner.script[min(n, len(owner.script) - 1)]
                 kind = action[0]
                 if kind == "sleep":
-                    time.sleep(action[1])
-                    action = ("ok", action[2])
-                    kind = "ok"
+                    owner.stop.wait(action[1])
+                    action, kind = ("ok", action[2]), "ok"
                 if kind == "ok":
                     self._send(200, {}, json.dumps(completion(action[1])).encode())
                 elif kind == "status":
@@ -73,10 +83,14 @@ class ScriptedServer:
                 elif kind == "echo_auth":
                     auth = self.headers.get("Authorization", "")
                     self._send(action[1], {}, json.dumps({"error": f"bad key {auth}"}).encode())
+                elif kind == "reason":
+                    self._send(action[1], action[3], b"{}", reason=action[2])
 
-            def _send(self, code, headers, payload: bytes):
+            do_GET = do_PUT = do_DELETE = do_PATCH = do_POST
+
+            def _send(self, code, headers, payload: bytes, reason=None):
                 try:
-                    self.send_response(code)
+                    self.send_response(code, reason)
                     for k, v in headers.items():
                         self.send_header(k, v)
                     self.send_header("Content-Type", "application/json")
@@ -86,17 +100,26 @@ class ScriptedServer:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (timeout test)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def verify_request(self, request, client_address):
+                with owner.lock:
+                    owner.connections += 1
+                return True
+
+        self.httpd = Server(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever,
                                        kwargs={"poll_interval": 0.05}, daemon=True)
-        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.origin = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.base_url = self.origin + "/v1"
 
     def __enter__(self):
         self.thread.start()
         return self
 
     def __exit__(self, *exc):
+        self.stop.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -107,16 +130,35 @@ def server():
         yield s
 
 
+@pytest.fixture
+def stranger():
+    """A second server on another port: another origin, which must never hear from the client."""
+    with ScriptedServer() as s:
+        yield s
+
+
 @pytest.fixture(autouse=True)
 def no_real_key(monkeypatch):
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    for name in ("OPENAI_API_KEY", "OPENAI_ADMIN_KEY", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID",
+                 "OPENAI_BASE_URL", "OPENAI_CUSTOM_HEADERS"):
+        monkeypatch.delenv(name, raising=False)
 
 
 def backend(server, **kw) -> OpenAIBackend:
-    options = dict(model="test-model", base_url=server.base_url, timeout_s=5.0, max_retries=3,
-                   backoff_s=0.01, max_backoff_s=0.05)
+    options = dict(model="test-model", base_url=server.base_url, timeout_s=5.0, max_retries=3)
     options.update(kw)
     return OpenAIBackend(**options)
+
+
+def leaked(text: str, secret: str = SECRET) -> bool:
+    """Whether ``text`` shows any prefix of ``secret`` of 4+ characters, as is or unescaped."""
+    unicode_unescaped = re.sub(r"\\+u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), text)
+    views = [text, urllib.parse.unquote(text), html.unescape(text), unicode_unescaped]
+    return any(secret[:4].casefold() in view.casefold() for view in views)
+
+
+# ----------------------------------------------------------------------------------------------
+# the exchange
 
 
 def test_success_sends_a_chat_completions_request(server, tmp_path):
@@ -124,40 +166,60 @@ def test_success_sends_a_chat_completions_request(server, tmp_path):
     assert report.ok == ["kick_ball"] and not report.failed
     (req,) = server.requests
     assert req["path"] == "/v1/chat/completions"
-    body = req["body"]
+    body = json.loads(req["raw"])
     assert body["model"] == "test-model"
     assert body["messages"] == PromptSpec().messages("kick ball")
-    assert body["temperature"] == 0.0 and body["seed"] == 0
-    assert "Authorization" not in req["headers"]  # no key set: allowed for local servers
+    assert body["temperature"] == 0.0 and body["seed"] == 0 and body["max_tokens"] == 512
+    assert "authorization" not in req["headers"]  # no key set: allowed for local servers
     data = json.loads((tmp_path / "a.json").read_text())
     assert data["classes"]["kick_ball"]["label"] == "kick ball"
     assert data["provenance"]["model"] == "test-model"
     assert data["provenance"]["method"] == "llm:openai"
 
 
-def test_429_then_success_respects_retry_after(server, tmp_path):
-    server.script = [("status", 429, {"Retry-After": "0"}, '{"error": "rate limited"}'),
+def test_only_the_named_variable_gives_credentials(server, tmp_path, monkeypatch):
+    """The openai client's own variables add no key, organisation or header to the request."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-other-key-from-the-default-variable")
+    monkeypatch.setenv("OPENAI_ORG_ID", "org-x")
+    monkeypatch.setenv("OPENAI_PROJECT_ID", "proj-x")
+    monkeypatch.setenv("OPENAI_CUSTOM_HEADERS", "Authorization: Bearer sk-from-custom-headers")
+    monkeypatch.setenv("LGA_TEST_KEY", SECRET)
+    generate_anatomy(["kick ball"], backend(server, api_key_env="LGA_TEST_KEY"), tmp_path / "a.json")
+    generate_anatomy(["throw"], backend(server, api_key_env="LGA_UNSET_KEY"), tmp_path / "a.json")
+    with_key, without_key = (r["headers"] for r in server.requests)
+    assert with_key["authorization"] == f"Bearer {SECRET}"
+    assert "authorization" not in without_key
+    for headers in (with_key, without_key):
+        assert "openai-organization" not in headers and "openai-project" not in headers
+
+
+def test_429_retry_after_is_honoured_or_refused(server, tmp_path):
+    server.script = [("status", 429, {"Retry-After": "0.01"}, '{"error": "rate limited"}'),
                      ("ok", GOOD_ANSWER)]
-    report = generate_anatomy(["kick ball"], backend(server, backoff_s=30.0), tmp_path / "a.json")
-    assert report.ok == ["kick ball"]  # Retry-After: 0 overrode the 30 s backoff
-    assert len(server.requests) == 2
+    report = generate_anatomy(["kick ball"], backend(server), tmp_path / "a.json")
+    assert report.ok == ["kick ball"] and len(server.requests) == 2
+    # a Retry-After longer than the client will wait (2 minutes) fails at once, and says so
+    server.script = [("status", 429, {"Retry-After": "3600"}, '{"error": "come back later"}')]
+    report = generate_anatomy(["throw"], backend(server), tmp_path / "a.json")
+    assert len(server.requests) == 3
+    assert "HTTP 429" in report.failed["throw"] and "come back later" in report.failed["throw"]
 
 
 def test_500_then_success(server, tmp_path, caplog):
-    server.script = [("status", 500, {}, "internal error"), ("ok", GOOD_ANSWER)]
+    server.script = [("status", 500, FAST_RETRY, "internal error"), ("ok", GOOD_ANSWER)]
     with caplog.at_level(logging.WARNING, logger="lga.anatomy"):
         report = generate_anatomy(["kick ball"], backend(server), tmp_path / "a.json")
     assert report.ok == ["kick ball"]
     assert len(server.requests) == 2
-    assert "HTTP 500" in caplog.text and "retry 1/3" in caplog.text
+    assert "HTTP 500" in caplog.text and "attempt 1 of 4" in caplog.text
 
 
 def test_persistent_5xx_gives_up_and_reports(server, tmp_path):
-    server.script = [("status", 503, {}, "overloaded")]
+    server.script = [("status", 503, FAST_RETRY, "overloaded")]
     report = generate_anatomy(["kick ball"], backend(server, max_retries=2), tmp_path / "a.json")
     assert list(report.failed) == ["kick ball"]
     assert "gave up after 3 attempts" in report.failed["kick ball"]
-    assert "HTTP 503" in report.failed["kick ball"]
+    assert "HTTP 503" in report.failed["kick ball"] and "overloaded" in report.failed["kick ball"]
     assert len(server.requests) == 3
     assert not (tmp_path / "a.json").exists()
 
@@ -170,17 +232,18 @@ def test_client_error_is_not_retried(server, tmp_path):
 
 
 def test_timeout_then_success(server, tmp_path):
-    server.script = [("sleep", 1.0, GOOD_ANSWER), ("ok", GOOD_ANSWER)]
+    server.script = [("sleep", 2.0, GOOD_ANSWER), ("ok", GOOD_ANSWER)]
     report = generate_anatomy(["kick ball"], backend(server, timeout_s=0.2), tmp_path / "a.json")
     assert report.ok == ["kick ball"]
     assert len(server.requests) == 2
 
 
 def test_timeout_every_time_is_reported(server, tmp_path):
-    server.script = [("sleep", 1.0, GOOD_ANSWER)]
+    server.script = [("sleep", 2.0, GOOD_ANSWER)]
     report = generate_anatomy(["kick ball"], backend(server, timeout_s=0.2, max_retries=1),
                               tmp_path / "a.json")
     assert "timed out after 0.2 s" in report.failed["kick ball"]
+    assert "gave up after 2 attempts" in report.failed["kick ball"]
     assert len(server.requests) == 2
 
 
@@ -191,7 +254,7 @@ def test_malformed_answer_is_re_asked_then_reported(server, tmp_path):
     assert "unparsable answer after 2 attempt(s)" in report.failed["kick ball"]
     assert "The person kicks the ball" in report.failed["kick ball"]
     assert report.parse_errors == 2
-    first, second = (r["body"] for r in server.requests)
+    first, second = (json.loads(r["raw"]) for r in server.requests)
     assert (first["temperature"], first["seed"]) == (0.0, 0)
     assert (second["temperature"], second["seed"]) == (0.7, 1)  # the re-ask samples
 
@@ -206,42 +269,20 @@ def test_malformed_http_body_is_reported(server, tmp_path):
     server.script = [("raw", b"<html>502 Bad Gateway</html>")]
     report = generate_anatomy(["kick ball"], backend(server), tmp_path / "a.json")
     assert "malformed chat-completions response" in report.failed["kick ball"]
+    assert "502 Bad Gateway" in report.failed["kick ball"]
     server.script = [("raw", json.dumps({"choices": []}).encode())]
     report = generate_anatomy(["kick ball"], backend(server), tmp_path / "b.json")
     assert "malformed chat-completions response" in report.failed["kick ball"]
-
-
-def test_api_key_is_sent_but_never_logged_raised_or_shown(server, tmp_path, monkeypatch, caplog):
-    monkeypatch.setenv("LGA_TEST_KEY", SECRET)
-    server.script = [("echo_auth", 500), ("echo_auth", 401)]
-    b = backend(server, api_key_env="LGA_TEST_KEY")
-    with caplog.at_level(logging.DEBUG):
-        report = generate_anatomy(["kick ball"], b, tmp_path / "a.json")
-    assert [r["headers"].get("Authorization") for r in server.requests] == [f"Bearer {SECRET}"] * 2
-    reason = report.failed["kick ball"]
-    assert "HTTP 401" in reason and "bad key Bearer ***" in reason  # the echoed key is redacted
-    assert "HTTP 500" in caplog.text
-    for text in (reason, caplog.text, report.summary(), repr(b), str(vars(b))):
-        assert SECRET not in text
-    # direct use raises nothing that shows the key either
-    with pytest.raises(Exception) as info:
-        b._complete({"model": "m", "messages": []}, "kick ball")
-    assert SECRET not in str(info.value) and SECRET not in repr(info.value)
-    assert info.value.__cause__ is None and info.value.__suppress_context__
+    server.script = [("raw", json.dumps(completion({"steps": []})).encode())]
+    report = generate_anatomy(["kick ball"], backend(server), tmp_path / "c.json")
+    assert "has no text content (got dict)" in report.failed["kick ball"]
 
 
 def test_unreachable_server_is_reported(tmp_path):
-    b = OpenAIBackend(model="m", base_url="http://127.0.0.1:9/v1", max_retries=1, backoff_s=0.01,
-                      timeout_s=2.0)
+    b = OpenAIBackend(model="m", base_url="http://127.0.0.1:9/v1", max_retries=1, timeout_s=2.0)
     report = generate_anatomy(["kick ball"], b, tmp_path / "a.json")
     assert "gave up after 2 attempts" in report.failed["kick ball"]
-
-
-def test_retry_after_parsing():
-    assert _retry_after_seconds("3") == 3.0
-    assert _retry_after_seconds(None) is None
-    assert _retry_after_seconds("soon") is None
-    assert _retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past
+    assert "cannot reach http://127.0.0.1:9/v1/chat/completions" in report.failed["kick ball"]
 
 
 def test_constructor_validation_and_factory(server):
@@ -249,6 +290,8 @@ def test_constructor_validation_and_factory(server):
         OpenAIBackend(model="")
     with pytest.raises(ValueError, match="http"):
         OpenAIBackend(model="m", base_url="ftp://x")
+    with pytest.raises(ValueError, match="host"):
+        OpenAIBackend(model="m", base_url="http:///v1")
     b = make_backend("openai", model="m", base_url=server.base_url + "/")
     assert isinstance(b, OpenAIBackend) and b.url == server.base_url + "/chat/completions"
 
@@ -266,10 +309,164 @@ def test_cli_with_openai_backend(server, tmp_path, monkeypatch, capsys):
     assert main(argv) == 0
     printed = capsys.readouterr()
     assert "2/2 classes covered" in printed.out
-    assert SECRET not in printed.out + printed.err
-    assert [r["body"]["seed"] for r in server.requests] == [7, 7]
+    assert not leaked(printed.out + printed.err)
+    assert [json.loads(r["raw"])["seed"] for r in server.requests] == [7, 7]
+    assert [r["headers"]["authorization"] for r in server.requests] == [f"Bearer {SECRET}"] * 2
     assert sorted(AnatomyCache(out).class_names) == ["kick_ball", "throw"]
     # a second run finds everything cached and sends nothing
     assert main(argv) == 0
     assert len(server.requests) == 2
     assert "2 already cached" in capsys.readouterr().out
+
+
+# ----------------------------------------------------------------------------------------------
+# the key goes to base_url's origin and nowhere else (issue 15, item 2)
+
+
+@pytest.mark.parametrize("code", [301, 302, 303, 307, 308])
+def test_key_never_reaches_redirect_target(server, stranger, tmp_path, monkeypatch, caplog, code):
+    monkeypatch.setenv("LGA_TEST_KEY", SECRET)
+    target = stranger.base_url + "/chat/completions"
+    server.script = [("status", code, {"Location": target}, "")]
+    with caplog.at_level(logging.DEBUG):
+        report = generate_anatomy(["kick ball"], backend(server, api_key_env="LGA_TEST_KEY"),
+                                  tmp_path / "a.json")
+    assert stranger.connections == 0 and stranger.requests == []  # not one byte went there
+    assert len(server.requests) == 1  # the first server got the key, once: a redirect is not retried
+    assert server.requests[0]["headers"]["authorization"] == f"Bearer {SECRET}"
+    reason = report.failed["kick ball"]
+    assert f"HTTP {code}" in reason and f"redirects to {target}" in reason
+    assert "not followed" in reason
+    assert not leaked(reason) and not leaked(caplog.text)
+
+
+def test_same_origin_redirect_is_not_followed_either(server, tmp_path, monkeypatch):
+    monkeypatch.setenv("LGA_TEST_KEY", SECRET)
+    server.script = [("status", 307, {"Location": "/v2/chat/completions"}, ""), ("ok", GOOD_ANSWER)]
+    report = generate_anatomy(["kick ball"], backend(server, api_key_env="LGA_TEST_KEY"),
+                              tmp_path / "a.json")
+    assert [r["path"] for r in server.requests] == ["/v1/chat/completions"]
+    assert "HTTP 307" in report.failed["kick ball"] and "use the final address" in report.failed["kick ball"]
+
+
+def test_other_origin_is_refused_even_if_redirects_were_followed(server, stranger, tmp_path,
+                                                                  monkeypatch):
+    """Were the client ever to follow redirects (a changed default), the origin check still holds."""
+    import openai
+
+    real = openai.DefaultHttpx2Client
+
+    def following(**kwargs):
+        kwargs["follow_redirects"] = True
+        return real(**kwargs)
+
+    monkeypatch.setattr(openai, "DefaultHttpx2Client", following)
+    monkeypatch.setenv("LGA_TEST_KEY", SECRET)
+    server.script = [("status", 307, {"Location": stranger.base_url + "/chat/completions"}, "")]
+    report = generate_anatomy(["kick ball"], backend(server, api_key_env="LGA_TEST_KEY"),
+                              tmp_path / "a.json")
+    assert stranger.connections == 0 and stranger.requests == []
+    assert "refused to send a request to" in report.failed["kick ball"]
+    assert "another origin than base_url" in report.failed["kick ball"]
+
+
+# ----------------------------------------------------------------------------------------------
+# the key never shows in an error or a log, even when a server echoes it (issue 15, item 2)
+
+ECHOES = {
+    "plain": lambda key: f'{{"error": "invalid key {key}"}}',
+    "near the old 300-character cut": lambda key: "x" * 290 + key + "y" * 400,
+    "near the message cut": lambda key: "x" * (MAX_MESSAGE_CHARS - 90) + key + "y" * 400,
+    "near the body cut": lambda key: "x" * (MAX_BODY_CHARS - 12) + key,
+    "json-escaped": lambda key: json.dumps({"error": key.replace("-", "\\u002d")}),
+    "json-escaped, every character": lambda key: "".join(f"\\u{ord(c):04x}" for c in key),
+    "escaped twice": lambda key: key.replace("-", "\\\\u002d"),
+    "percent-encoded": lambda key: "key=" + urllib.parse.quote(key, safe="").replace("-", "%2D"),
+    "html entities": lambda key: key.replace("-", "&#45;").replace("T", "&#x54;"),
+    "upper case": lambda key: key.upper(),
+    "partial, masked": lambda key: key[:12] + "*" * 10 + key[-4:],
+}
+
+
+@pytest.mark.parametrize("form", list(ECHOES))
+def test_key_echoed_in_error_body_is_redacted(server, tmp_path, monkeypatch, caplog, form):
+    monkeypatch.setenv("LGA_TEST_KEY", SECRET)
+    server.script = [("status", 401, {}, ECHOES[form](SECRET))]
+    with caplog.at_level(logging.DEBUG):
+        report = generate_anatomy(["kick ball"], backend(server, api_key_env="LGA_TEST_KEY"),
+                                  tmp_path / "a.json")
+    reason = report.failed["kick ball"]
+    assert "HTTP 401" in reason and len(reason) <= MAX_MESSAGE_CHARS
+    for text in (reason, report.summary(), caplog.text):
+        assert not leaked(text), (form, text[-400:])
+
+
+def test_key_in_status_line_and_headers_never_reaches_logs(server, tmp_path, monkeypatch, caplog):
+    """httpx2 logs the status line at INFO, httpcore2 and openai log response headers at DEBUG."""
+    monkeypatch.setenv("LGA_TEST_KEY", SECRET)
+    server.script = [("reason", 500, f"Bad key {SECRET}",
+                      {"x-request-id": SECRET, "retry-after-ms": "5", "x-echo": f"Bearer {SECRET}"})]
+    with caplog.at_level(logging.DEBUG):
+        report = generate_anatomy(["kick ball"], backend(server, api_key_env="LGA_TEST_KEY",
+                                                         max_retries=1), tmp_path / "a.json")
+    assert len(server.requests) == 2 and "HTTP 500" in report.failed["kick ball"]
+    assert "httpx2" in caplog.text  # the libraries did log the exchange ...
+    assert not leaked(caplog.text)  # ... with the key redacted
+    assert "***" in caplog.text
+    # and the filters are gone afterwards: other code's logging is left as it was
+    assert not any(f for name in ("openai", "httpx2") for f in logging.getLogger(name).filters)
+
+
+def test_api_key_is_sent_but_never_logged_raised_or_shown(server, tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("LGA_TEST_KEY", SECRET)
+    server.script = [("echo_auth", 500), ("echo_auth", 401)]
+    b = backend(server, api_key_env="LGA_TEST_KEY")
+    with caplog.at_level(logging.DEBUG):
+        report = generate_anatomy(["kick ball"], b, tmp_path / "a.json")
+    assert [r["headers"].get("authorization") for r in server.requests] == [f"Bearer {SECRET}"] * 2
+    reason = report.failed["kick ball"]
+    assert "HTTP 401" in reason and "bad key Bearer ***" in reason  # the echoed key is redacted
+    assert "HTTP 500" in caplog.text
+    for text in (reason, caplog.text, report.summary(), repr(b), str(vars(b))):
+        assert not leaked(text)
+    # direct use: the error carries no chained exception (which would hold the request headers)
+    server.script = [("echo_auth", 401)]
+    (error,) = b.generate(["kick ball"], PromptSpec()).values()
+    assert not leaked(str(error)) and not leaked(repr(error))
+    assert error.__cause__ is None and error.__context__ is None
+
+
+def test_redact_secret_forms():
+    key = "sk-abcDEF123456"
+    assert redact_secret(f"a {key} b {key}", key) == "a *** b ***"
+    assert redact_secret("sk\\u002dabcDEF123456!", key) == "***!"
+    assert redact_secret("sk%2dabcdef123456", key) == "***"  # hex and letters in any case
+    assert redact_secret("x sk-abcDEF12", key) == "x ***"  # cut inside the key by someone else
+    assert redact_secret("x sk-a", key) == "x ***"  # a cut prefix of 4 characters
+    assert redact_secret("sk-abcDEF1*****3456", key) == "***" + "*****3456"  # 8+ characters anywhere
+    assert redact_secret("sk-a is short", key) == "sk-a is short"  # 4 characters inside: kept
+    assert redact_secret("no key here", None) == "no key here"
+    assert redact_secret("\\uZZZZ &#99999999; %G0", key) == "\\uZZZZ &#99999999; %G0"
+
+
+def test_missing_or_old_openai_package_is_a_clear_error(monkeypatch):
+    import sys
+    import types
+
+    b = OpenAIBackend(model="m")  # building one needs no package: the book prints one
+    assert repr(b) == ("OpenAIBackend(model='m', base_url='https://api.openai.com/v1', "
+                       "api_key_env='OPENAI_API_KEY')")
+    monkeypatch.setitem(sys.modules, "openai", None)  # as if not installed
+    with pytest.raises(ImportError, match=r'3.51 or later: pip install "lga\[openai\]"'):
+        b.generate(["kick ball"], PromptSpec())
+    monkeypatch.setitem(sys.modules, "openai", types.SimpleNamespace(__version__="1.2.3"))
+    with pytest.raises(ImportError, match=r"\(found openai 1.2.3\)"):
+        b.generate(["kick ball"], PromptSpec())
+
+
+def test_origin_of_an_international_domain_name():
+    from lga.anatomy.openai_backend import _origin
+
+    assert _origin("https://b\u00fccher.example/v1") == _origin("https://xn--bcher-kva.example:443/x")
+    assert _origin("http://127.0.0.1:8000/v1") != _origin("http://127.0.0.1:8001/v1")
+    assert _origin("http://h/v1") != _origin("https://h/v1")

@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from lga.anatomy.quality import ISSUE_KINDS, check_anatomy, stem
+from lga.anatomy.quality import ISSUE_KINDS, check_anatomy, normalize_text, stem
 from lga.data.layout import ANATOMY_SCHEMA, write_json
 
 
@@ -162,3 +162,59 @@ def test_stemming_joins_inflections():
                  ("fencing", "fence"), ("catches", "catching")]:
         assert stem(a) == stem(b)
     assert stem("ball") != stem("balance")
+
+
+# ----------------------------------------------------------------------------------------------
+# typographic quotes (issue 15, item 7): every check reads normalised text
+
+TYPOGRAPHIC_REFUSALS = [
+    "I can\u2019t help with that.",                                 # right single quotation mark
+    "I\u2019m unable to describe this.",
+    "Sorry, I can\u2019t see the video you\u2019re referring to.",  # from a published method's files
+    "I can\u2018t assist with this request.",                       # left single quotation mark
+    "I can\u02bct help with that.",                                 # modifier letter apostrophe
+    "I\u02bcm unable to watch videos.",
+    "I can\uff07t help with that.",                                 # full-width apostrophe
+    "I can`t help with that.",
+    "I can\u00b4t help with that.",                                 # acute accent
+    "I CAN\u2019T HELP WITH THAT.",
+    "I can not describe a video.",
+]
+
+
+@pytest.mark.parametrize("text", TYPOGRAPHIC_REFUSALS)
+@pytest.mark.parametrize("field", ["description", "motion"])
+def test_typographic_apostrophe_refusals_are_flagged(text, field):
+    report = check_anatomy(with_step(CLEAN, "jump_into_pool", 1, **{field: text}))
+    refusals = report.of_kind("refusal")
+    assert [(i.class_name, i.step) for i in refusals] == [("jump_into_pool", 2)]
+    assert text in refusals[0].message  # the message quotes the original text
+
+
+@pytest.mark.parametrize("obj", ["\u201cnone\u201d", "\u2018N/A\u2019", "'none'", "\uff2e\uff4f\uff4e\uff45"])
+def test_quoted_or_full_width_placeholder_object_is_flagged(obj):
+    report = check_anatomy(with_step(CLEAN, "brush_hair", 1, object=obj))
+    assert ("brush_hair", 2, "empty_object") in kinds(report)
+
+
+def test_duplicates_differing_only_in_apostrophes_are_found():
+    doc = with_step(CLEAN, "brush_hair", 0, subject="person",
+                    description="The person\u02bcs foot stands at the edge of the pool.")
+    doc = with_step(doc, "jump_into_pool", 0, description="The person's foot stands at the edge of the pool.")
+    dup = check_anatomy(doc).of_kind("duplicate_description")
+    assert {(i.class_name, i.step) for i in dup} == {("brush_hair", 1), ("jump_into_pool", 1)}
+
+
+def test_normalize_text():
+    assert normalize_text("I Can\u2019t \u201cSee\u201d \uff37ell") == "i can't \"see\" well"
+
+
+@pytest.mark.parametrize("name, content", [
+    ("broken.json", b'{"schema": "lga-anatomy/1", "classes": {'),
+    ("latin-1.json", b'{"classes": {"caf\xe9": {}}}'),
+    ("huge-number.json", b'{"num_steps": ' + b"9" * 5000 + b"}"),
+])
+def test_unreadable_anatomy_file_is_named(tmp_path, name, content):
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(ValueError, match=f"{name}: not a readable JSON anatomy file"):
+        check_anatomy(tmp_path / name)

@@ -1,9 +1,9 @@
 """The transformers backend, end to end, with a tiny random-weight chat model built offline.
 
 The model (a 1-layer Llama) and its tokenizer (a word-level ``tokenizers`` vocabulary with a chat
-template) are built and saved by the test, then loaded back by path with ``local_files_only``;
-nothing is downloaded. Random weights produce garbage, which must take the parse-error path and
-be reported, not crash.
+template) are built and saved by :mod:`lga.anatomy.tiny_lm`, then loaded back by path with
+``local_files_only``; nothing is downloaded. Random weights produce garbage, which must take the
+parse-error path and be reported, not crash.
 """
 
 from __future__ import annotations
@@ -19,39 +19,12 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 transformers = pytest.importorskip("transformers")
 tokenizers = pytest.importorskip("tokenizers")
 
-WORDS = ["<pad>", "<s>", "</s>", "<unk>", "system", "user", "assistant", ":", "{", "}", "[", "]",
-         '"', ",", "subject", "motion", "object", "description", "person", "ball", "kick", "the",
-         "a", "hand", "steps"]
-CHAT_TEMPLATE = ("{% for m in messages %}{{ m['role'] }} : {{ m['content'] }} </s> {% endfor %}"
-                 "{% if add_generation_prompt %}assistant : {% endif %}")
-
-
-def build_tokenizer(chat_template: str | None = CHAT_TEMPLATE):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.WordLevel(vocab={w: i for i, w in enumerate(WORDS)}, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tok.decoder = decoders.WordPiece()
-    hf = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>",
-                                 pad_token="<pad>", unk_token="<unk>")
-    hf.chat_template = chat_template
-    return hf
-
 
 @pytest.fixture(scope="module")
 def tiny_model_dir(one_thread, tmp_path_factory):
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from lga.anatomy.tiny_lm import build_tiny_chat_model
 
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(WORDS), hidden_size=16, intermediate_size=32,
-                         num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2,
-                         max_position_embeddings=2048, pad_token_id=0, bos_token_id=1,
-                         eos_token_id=2)
-    path = tmp_path_factory.mktemp("tiny-chat-lm")
-    LlamaForCausalLM(config).save_pretrained(path)
-    build_tokenizer().save_pretrained(path)
-    return path
+    return build_tiny_chat_model(tmp_path_factory.mktemp("tiny-chat-lm"), seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -102,12 +75,29 @@ def test_left_padding_does_not_change_an_answer(backend):
 def test_model_object_and_missing_chat_template(tiny_model_dir):
     from transformers import AutoModelForCausalLM
 
+    from lga.anatomy.tiny_lm import build_tiny_tokenizer
     from lga.anatomy.transformers_backend import TransformersBackend
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, local_files_only=True)
     with pytest.raises(ValueError, match="needs its tokenizer"):
         TransformersBackend(model, device="cpu")
     with pytest.raises(ValueError, match="no chat template"):
-        TransformersBackend(model, build_tokenizer(chat_template=None), device="cpu")
-    b = TransformersBackend(model, build_tokenizer(), device="cpu", max_new_tokens=2)
+        TransformersBackend(model, build_tiny_tokenizer(chat_template=None), device="cpu")
+    b = TransformersBackend(model, build_tiny_tokenizer(), device="cpu", max_new_tokens=2)
     assert "TransformersBackend(" in repr(b)
+
+
+def test_one_command_regenerates_a_shipped_benchmark(tiny_model_dir, tmp_path, capsys):
+    """``python -m lga anatomy --dataset hmdb51 --backend transformers --model M`` needs no class list:
+    the classes and labels of the shipped anatomy are asked (the book's regeneration command)."""
+    from lga.anatomy.cli import main
+    from lga.anatomy.shipped import load_shipped_anatomy
+
+    status = main(["--dataset", "hmdb51", "--backend", "transformers", "--model", str(tiny_model_dir),
+                   "--local-files-only", "--device", "cpu", "--dtype", "float32", "--max-new-tokens", "2",
+                   "--batch-size", "32", "--retries", "0", "--no-progress", "--out", str(tmp_path / "a.json")])
+    out = capsys.readouterr()
+    assert status == 1                                   # garbage answers: every class fails, reported
+    n = len(load_shipped_anatomy("hmdb51").classes)
+    assert f"the {n} classes of the shipped anatomy" in out.err
+    assert f"0/{n} classes covered" in out.out, out.out

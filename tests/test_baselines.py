@@ -44,7 +44,7 @@ def test_protonet_is_a_few_shot_head_and_ignores_text():
 
 def test_otam_head_matches_a_naive_loop_for_k_shots():
     s, sl, q, ql, n, text = episode(E=2, N=3, K=3, Q=2, T=5, D=6)
-    head = OTAMHead(lbda=0.1, temperature=0.5)
+    head = OTAMHead(lbda=0.1, temperature=0.5, shot_rule="mean_distance")
     logits = head(s, sl, q, n, **text)
     for e in range(2):
         for j in range(q.shape[1]):
@@ -59,6 +59,53 @@ def test_per_class_mean_distance():
     d = torch.tensor([[[1.0, 2.0, 3.0, 5.0]]])          # one query, 4 support videos
     labels = torch.tensor([[1, 0, 1, 0]])
     torch.testing.assert_close(per_class_mean_distance(d, labels, 2), torch.tensor([[[3.5, 2.0]]]))
+
+
+def test_otam_prototype_rule_aligns_with_the_frame_averaged_shots():
+    from lga.models.baselines import merge_shots
+    s, sl, q, ql, n, text = episode(E=2, N=3, K=3, Q=2, T=5, D=6)
+    head = OTAMHead(lbda=0.5, shot_rule="prototype")
+    protos, plabels = merge_shots(s, sl, n)
+    for e in range(2):
+        for c in range(n):
+            torch.testing.assert_close(protos[e, c], s[e][sl[e] == c].mean(0))
+    d = matching.otam_distance(q, protos, 0.5)                       # [E, Nq, N], prototypes in class order
+    torch.testing.assert_close(head(s, sl, q, n), -d)
+    assert not torch.allclose(head(s, sl, q, n), OTAMHead(lbda=0.5, shot_rule="mean_distance")(s, sl, q, n))
+    with pytest.raises(ValueError, match="shot_rule"):
+        OTAMHead(shot_rule="max")
+
+
+def test_label_only_is_clip_fsars_recipe_by_default():
+    """OTAM with CLIP-FSAR's lambda 0.5 on label-modulated frames (the registry passes the encoder's
+    dim), fused with video-to-label matching; a learnable video-text logit scale."""
+    import math
+
+    from lga.engine.build import build_head
+    from lga.config import ModelConfig
+    head = build_head(ModelConfig(head="label_only", head_args={"num_heads": 2}), dim=16)
+    assert head.vv == "otam" and head.otam_lbda == 0.5 and head.fusion is not None
+    assert head.temperatures() == pytest.approx({"vv": 0.5, "vt": 0.07})
+    assert head.vt_scale.requires_grad and head.vt_scale.item() == pytest.approx(math.log(1 / 0.07))
+    plain = build_head(ModelConfig(head="label_only", head_args={"dim": None, "shot_rule": "mean_distance"}), dim=16)
+    assert plain.fusion is None
+    s, sl, q, ql, n, text = episode(K=2)
+    vv, vt = plain.branch_logits(s, sl, q, n, text["label_text"])
+    d = matching.otam_distance(q, s, 0.5)
+    torch.testing.assert_close(vv, -per_class_mean_distance(d, sl, n) / 0.5)
+    proto = LabelOnlyHead(shot_rule="prototype")
+    from lga.models.baselines import merge_shots
+    ps, pl = merge_shots(s, sl, n)
+    torch.testing.assert_close(proto.branch_logits(s, sl, q, n, text["label_text"])[0],
+                               -matching.otam_distance(q, ps, 0.5) / 0.5)
+    # with the label modulation: the shots are averaged first (CLIP-FSAR's MERGE_BEFORE), then modulated
+    torch.manual_seed(0)
+    modulated = LabelOnlyHead(dim=16, num_heads=2, shot_rule="prototype")
+    torch.testing.assert_close(modulated.branch_logits(s, sl, q, n, text["label_text"])[0],
+                               modulated.branch_logits(ps, pl, q, n, text["label_text"])[0])
+    loss, _ = proto.loss(s, sl, q, ql, n, **text)
+    loss.backward()
+    assert proto.vt_scale.grad.abs() > 0
 
 
 def test_order_sensitivity_otam_vs_protonet():
@@ -92,7 +139,7 @@ def test_label_only_head_uses_labels_not_anatomy(vv, dim):
 
 def test_label_only_alpha_extremes():
     s, sl, q, ql, n, text = episode()
-    vv_only, vt_only = LabelOnlyHead(alpha=1.0), LabelOnlyHead(alpha=0.0)
+    vv_only, vt_only = LabelOnlyHead(alpha=1.0), LabelOnlyHead(alpha=0.0)   # OTAM, no modulation
     vv, vt = vv_only.branch_logits(s, sl, q, n, text["label_text"])
     torch.testing.assert_close(vv_only(s, sl, q, n, **text), vv.log_softmax(-1))
     torch.testing.assert_close(vt_only(s, sl, q, n, **text), vt.log_softmax(-1))

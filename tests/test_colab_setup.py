@@ -134,8 +134,9 @@ def test_setup_cell_installs_lga_in_a_fresh_colab_like_kernel(source, tmp_path):
         return "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
 
     first, where, again = (text(c) for c in nb.cells)
-    assert f"installing lga from {tmp_path / 'checkout'}" in first, first
-    assert "profile: cpu" in first, first
+    assert f"installed lga from {tmp_path / 'checkout'}" in first, first
+    assert "profile: cpu" in first and len(first.strip().splitlines()) == 1, f"one line of output:\n{first}"
+    assert "kept torch==" in first, first
     assert str(tmp_path / "venv") in where, f"lga was not imported from the fresh environment:\n{where}"
     modules = {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
                for p in (ROOT / "lga").rglob("*.py")} - {"lga", "lga.__main__"}
@@ -143,4 +144,25 @@ def test_setup_cell_installs_lga_in_a_fresh_colab_like_kernel(source, tmp_path):
     assert modules <= installed, f"modules missing from the installed package: {sorted(modules - installed)}"
     shipped = {p.name for p in (ROOT / "lga" / "anatomy" / "data").glob("*.json")}
     assert shipped and shipped <= set(where.split("anatomy data:")[1].split()), where
-    assert "installing" not in again and "profile: cpu" in again, f"second run was not a no-op:\n{again}"
+    assert "installed" not in again and "profile: cpu" in again, f"second run was not a no-op:\n{again}"
+
+
+def test_setup_cell_plan_installs_nothing_of_torch(tmp_path):
+    """Where torch is already installed (Colab), the set-up cell's pip run installs `lga` and leaves torch
+    and torchvision alone: its install step is run with pip's ``--dry-run --report`` (set through pip's
+    own environment variables, so the cell is unchanged) and dependency resolution on, and the plan
+    must name `lga` and no torch, torchvision or CUDA package."""
+    python, env = colab_like_environment(tmp_path)
+    install_part = SETUP_CELL.split('if "google.colab" in sys.modules:')[0]
+    assert "pip" in install_part and "LGA_INSTALL_SOURCE" in install_part
+    report = tmp_path / "plan.json"
+    env = {**os.environ, **env, "PIP_DRY_RUN": "1", "PIP_REPORT": str(report), "PIP_QUIET": "1"}
+    env.pop("PIP_NO_DEPS")                       # resolve the dependencies, as on Colab
+    proc = subprocess.run([str(python), "-c", install_part + "\nprint(installed)"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    plan = json.loads(report.read_text())["install"]
+    names = sorted(item["metadata"]["name"].lower() for item in plan)
+    assert "lga" in names, names
+    assert not [n for n in names if n in ("torch", "torchvision", "triton") or n.startswith("nvidia")], names
+    assert "kept torch==" in proc.stdout, proc.stdout

@@ -19,9 +19,17 @@ def test_configs_folder_covers_every_benchmark_shot_and_ablation_row():
             assert f"{ds}_5way_{k}shot" in names
     for k in (1, 5):
         assert f"atomic_actions_5way_{k}shot_cpu" in names
-        for row in ("video_video", "visual_anatomy", "text_anatomy", "both_anatomies",
-                    "both_anatomies_vt_only", "full"):
-            assert f"hmdb51_5way_{k}shot_{row}" in names
+        assert f"atomic_actions_5way_{k}shot_label_only_cpu" in names and f"hmdb51_5way_{k}shot_label_only" in names
+        for row in ABLATION_FILES:
+            assert f"hmdb51_5way_{k}shot_{row}" in names and f"atomic_actions_5way_{k}shot_{row}_cpu" in names
+
+
+#: ablation config stems -> rows of lga.models.lga.ABLATION_CHAIN (the paper's six and our three)
+ABLATION_FILES = {"video_video": "video-video", "uniform_thirds": "uniform thirds",
+                  "uniform_thirds_overlap": "uniform thirds + overlap", "visual_anatomy": "+ visual anatomy",
+                  "text_anatomy": "+ textual anatomy", "text_anatomy_overlap": "+ textual anatomy + overlap",
+                  "both_anatomies": "both anatomies", "both_anatomies_vt_only": "both anatomies, video-text only",
+                  "full": "full LGA"}
 
 
 @pytest.mark.parametrize("path", CONFIG_FILES, ids=lambda p: str(p.relative_to(CONFIG_DIR)))
@@ -43,14 +51,22 @@ def test_every_config_file_loads_and_its_components_check(path):
 
 
 def test_ablation_rows_match_the_models_table():
-    from lga.models.lga import ABLATION_ROWS
-    by_file = {"video_video": "video-video", "visual_anatomy": "+ visual anatomy",
-               "text_anatomy": "+ textual anatomy", "both_anatomies": "both anatomies",
-               "both_anatomies_vt_only": "both anatomies, video-text only", "full": "full LGA"}
-    from lga.models.lga import LGAConfig
-    for stem, row in by_file.items():
-        cfg = load_config(CONFIG_DIR / "ablations" / f"hmdb51_5way_1shot_{stem}.yaml")
-        assert LGAConfig(**cfg.model.head_args) == ABLATION_ROWS[row], stem
+    from lga.models.lga import ABLATION_CHAIN, LGAConfig
+    for stem, row in ABLATION_FILES.items():
+        for k in (1, 5):
+            for name in (f"hmdb51_5way_{k}shot_{stem}", f"atomic_actions_5way_{k}shot_{stem}_cpu"):
+                cfg = load_config(CONFIG_DIR / "ablations" / f"{name}.yaml")
+                assert LGAConfig(**cfg.model.head_args) == ABLATION_CHAIN[row], name
+
+
+def test_cpu_lga_configs_train_a_head_on_a_frozen_backbone_and_paper_configs_crop_like_clip_fsar():
+    for path in CONFIG_FILES:
+        cfg = load_config(path)
+        if cfg.profile == "paper":
+            assert (cfg.data.augment, cfg.data.crop_scale) == ("crop", 0.875), path.name    # 224 of 256
+        elif cfg.model.encoder == "clip":
+            assert cfg.model.encoder_args["train_last_blocks"] == 0 and cfg.train.backbone == "auto", path.name
+            assert cfg.train.feature_cache == "features" and cfg.train.tasks_per_step == 4, path.name
 
 
 @pytest.mark.parametrize("profile", ["cpu", "paper"])
@@ -110,6 +126,8 @@ def test_overrides_convert_types():
     ("train.lr", r"--set expects key=value"),
     ("train.lr.x=1", r"train.lr is not a section"),
     ("model.encoder_args=3", r"model.encoder_args: expected a mapping"),
+    ("train.backbone=half", r"train.backbone: must be one of auto, finetune, frozen; got 'half'"),
+    ("data.augment=flip", r"data.augment: must be one of none, crop; got 'flip'"),
 ])
 def test_bad_values_name_the_key_and_what_is_allowed(override, message):
     with pytest.raises(ConfigError, match=message):
@@ -170,3 +188,83 @@ def test_the_wheel_ships_every_config(tmp_path):
     shipped = {n.removeprefix("lga/configs/") for n in zipfile.ZipFile(wheel).namelist()
                if n.startswith("lga/configs/") and n.endswith(".yaml")}
     assert shipped == {p.relative_to(CONFIG_DIR).as_posix() for p in CONFIG_FILES}
+
+
+@pytest.mark.parametrize("section", ["data", "model", "train", "eval"])
+def test_an_empty_section_is_an_error_and_braces_mean_the_defaults(tmp_path, section):
+    """``train:`` with nothing under it is most often keys lost to a bad edit: refused, naming the
+    section; ``train: {}`` says "the profile's defaults" on purpose (issue 15)."""
+    p = tmp_path / "c.yaml"
+    p.write_text(f"profile: cpu\n{section}:\n")
+    with pytest.raises(ConfigError, match=rf"c.yaml: {section}: empty section .*'{section}: {{}}'"):
+        load_config(p)
+    p.write_text(f"profile: cpu\n{section}: {{}}\n")
+    assert load_config(p) == default_config("cpu")      # the cpu profile's, not the paper recipe
+    p.write_text("# only a comment\n")
+    with pytest.raises(ConfigError, match="c.yaml: the file is empty"):
+        load_config(p)
+    p.write_text("{}\n")
+    assert load_config(p) == default_config("cpu")
+
+
+BAD_NUMBERS = [(key, value) for key, values in {
+    "train.lr": [".nan", ".inf", "-.inf", "-1e-3", "0"],
+    "train.grad_clip": [".nan", ".inf", "-1", "0"],
+    "train.gamma": [".nan", ".inf", "-0.1", "0"],
+    "train.weight_decay": [".nan", "-1e-4"],
+    "train.momentum": [".nan", "-0.5"],
+    "train.warmup_epochs": [".nan", ".inf", "-1"],
+    "train.warmup_factor": [".nan", "0", "1.5"],
+    "train.seed": ["-1"],
+    "train.cache_frames": ["-1"],
+    "data.crop_scale": ["0", "1.5", ".nan"],
+    "data.crop_grid": ["0"],
+    "model.head_args.temperature": [".nan", "0", "-1"],            # ProtoNet's
+    "model.encoder_args.dim": [".inf"],
+}.items() for value in values]
+
+
+@pytest.mark.parametrize("key, value", BAD_NUMBERS)
+def test_nan_infinite_and_out_of_range_numbers_are_refused_naming_the_key(tmp_path, key, value):
+    with pytest.raises(ConfigError, match=rf"^{key}: (must be|a temperature must be)"):
+        load_config(None, [f"{key}={value}"])
+    section, rest = key.split(".", 1)
+    inner = f"{rest.split('.')[0]}:\n    {rest.split('.')[1]}: {value}" if "." in rest else f"{rest}: {value}"
+    p = tmp_path / "c.yaml"
+    p.write_text(f"{section}:\n  {inner}\n")
+    with pytest.raises(ConfigError, match=rf"c.yaml: {key}: "):
+        load_config(p)
+
+
+def test_lga_temperatures_must_be_positive_and_finite():
+    for key in ("vv_temperature", "vt_temperature"):
+        for value in (".nan", "0", "-0.07"):
+            with pytest.raises(ConfigError, match=rf"model.head_args.{key}: "):
+                load_config(CONFIG_DIR / "hmdb51_5way_1shot.yaml", [f"model.head_args.{key}={value}"])
+
+
+def test_every_number_field_is_checked_including_ones_added_later():
+    """The check is a loop over the dataclass fields, so a new number field is covered without new code."""
+    import dataclasses
+    import math
+    import typing
+
+    from lga.config import validate
+    checked = 0
+    for section in ("data", "train", "eval"):
+        cls = type(getattr(default_config("cpu"), section))
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            tp = [a for a in typing.get_args(hints[f.name]) if a is not type(None)] or [hints[f.name]]
+            if tp[0] not in (int, float):
+                continue
+            bad = [float("nan"), math.inf] if tp[0] is float else []
+            if f.metadata.get("low", 0) is not None:
+                bad.append(-1)
+            for value in bad:
+                cfg = default_config("cpu")
+                setattr(getattr(cfg, section), f.name, value)
+                with pytest.raises(ConfigError, match=rf"^{section}.{f.name}: must be"):
+                    validate(cfg)
+                checked += 1
+    assert checked >= 30

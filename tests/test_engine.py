@@ -253,8 +253,8 @@ def test_evaluation_caches_features_and_passes_text(tiny, full_run, tmp_path, mo
     cfg = small_cfg(tiny, f"eval.feature_cache={tmp_path / 'cache'}")
     first = evaluate_checkpoint(cfg, full_run.best_checkpoint, progress=False)
     assert len(list((tmp_path / "cache").iterdir())) == 1
-    import lga.engine.evaluate as ev
-    monkeypatch.setattr(ev, "encode_split", lambda *a, **k: pytest.fail("features were recomputed"))
+    import lga.engine.features as fe
+    monkeypatch.setattr(fe, "encode_split", lambda *a, **k: pytest.fail("features were recomputed"))
     second = evaluate_checkpoint(cfg, full_run.best_checkpoint, progress=False)
     assert np.array_equal(first.accuracies, second.accuracies) and first.episodes == second.episodes
     assert compare(first, second).diff == 0.0
@@ -277,3 +277,60 @@ def test_evaluation_caches_features_and_passes_text(tiny, full_run, tmp_path, mo
     with_text = evaluate_episodes(Spy(), feats, labels, sampler, batch_episodes=7, progress=False, text_bank=Bank())
     plain = evaluate_episodes(ProtoNet(), feats, labels, sampler, batch_episodes=20, progress=False)
     assert np.array_equal(with_text.accuracies, plain.accuracies)
+
+
+def _state(pid: int) -> str | None:
+    """The process state letter of ``pid`` ("Z": a zombie), None when it is gone (Linux /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads process states from /proc (Linux)")
+@pytest.mark.parametrize("guarded", [True, False])
+def test_data_loader_workers_end_with_a_killed_parent(tmp_path, guarded):
+    """issue 15: a DataLoader worker must not outlive its parent killed by SIGKILL (the engine's loaders
+    use lga.engine.device.worker_init); the unguarded loader is the control that shows what it prevents."""
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+    import time
+    pid_file = tmp_path / "worker.pid"
+    script = tmp_path / "parent.py"
+    script.write_text(textwrap.dedent(f"""
+        import os, time, torch
+        from lga.engine.device import worker_init
+
+        class Slow(torch.utils.data.Dataset):
+            def __len__(self):
+                return 2
+
+            def __getitem__(self, i):
+                with open({str(pid_file)!r}, "w") as f:
+                    f.write(str(os.getpid()))
+                time.sleep(60)
+                return i
+
+        for _ in torch.utils.data.DataLoader(Slow(), num_workers=1,
+                                             worker_init_fn=worker_init() if {guarded} else None):
+            pass
+    """))
+    parent = subprocess.Popen([sys.executable, str(script)], env=dict(os.environ, OMP_NUM_THREADS="1"))
+    deadline = time.time() + 120
+    while not (pid_file.is_file() and pid_file.read_text()) and time.time() < deadline:
+        assert parent.poll() is None, "the parent died before its worker started"
+        time.sleep(0.1)
+    worker = int(pid_file.read_text())
+    parent.kill()
+    parent.wait()
+    for _ in range(30):
+        if _state(worker) in (None, "Z"):
+            break
+        time.sleep(0.1)
+    gone = _state(worker) in (None, "Z")
+    if not gone:
+        os.kill(worker, signal.SIGKILL)                  # the control's orphan: end it ourselves
+    assert gone == guarded

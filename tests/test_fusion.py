@@ -102,3 +102,17 @@ def test_prototypes_mean_over_shots():
     xe = torch.randn(2, 5, 3, L, D)                                           # [E, N, K, L, D]
     assert prototypes(xe).shape == (2, 5, L, D)
     assert torch.allclose(prototypes(xe)[1], prototypes(xe[1]))
+
+
+def test_attention_stats_measure_the_distance_from_uniform():
+    import math
+
+    from lga.models.fusion import attention_stats
+    uniform = torch.full((2, 4, 3, 3), 1 / 3)
+    s = attention_stats(uniform)
+    assert s["entropy"] == pytest.approx(1.0) and s["max_weight"] == pytest.approx(1 / 3) == s["uniform"]
+    one_hot = torch.eye(3).expand(2, 4, 3, 3)
+    s = attention_stats(one_hot)
+    assert s["entropy"] == pytest.approx(0.0, abs=1e-6) and s["max_weight"] == 1.0 and s["diagonal"] == 1.0
+    half = torch.tensor([[0.5, 0.5, 0.0]]).expand(3, 3)
+    assert attention_stats(half)["entropy"] == pytest.approx(math.log(2) / math.log(3))

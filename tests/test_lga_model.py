@@ -118,15 +118,16 @@ def test_text_anatomy_changes_video_video_scores():
 def test_without_fusion_frames_metric_is_ab_mhm_averaged_over_shots():
     s, sl, q, ql, n, text = episode(K=2, Q=1)
     for row in ("video-video", "+ visual anatomy"):
-        head = make(row)
+        head = make(row, shot_rule="mean_distance")
         _, det = head(s, sl, q, n, return_details=True)
         qm, sm = det["query_side"]["masks"], det["support_side"]["masks"]
         d = matching.ab_mhm_distance(q, qm, s, sm)                                  # [E, Nq, Ns]
         per_class = torch.stack([torch.stack([d[e][:, sl[e] == c].mean(-1) for c in range(n)], -1)
                                  for e in range(2)])
         torch.testing.assert_close(det["vv"], -per_class / head.config.vv_temperature)
+        assert head.temperatures()["vv"] == pytest.approx(head.config.vv_temperature)
     # one whole-video phase: AB-MHM is Bi-MHM
-    head = make("video-video")
+    head = make("video-video", shot_rule="mean_distance")
     _, det = head(s, sl, q, n, return_details=True)
     torch.testing.assert_close(det["vv_video_distance"], matching.bi_mhm_distance(q, s))
 
@@ -177,7 +178,7 @@ def test_query_text_shared_and_phase_metric_prototypes():
     a = make(query_text="shared")(s, sl, q, n, **text)
     b = make()(s, sl, q, n, **text)
     assert torch.isfinite(a).all() and not torch.allclose(a, b)
-    head = make(vv_metric="phases", use_video_text=False)
+    head = make(vv_metric="phases", use_video_text=False, shot_rule="mean_distance")
     _, det = head(s, sl, q, n, return_details=True, **text)
     fused_s = torch.nn.functional.normalize(det["support_side"]["fused"], dim=-1)
     fused_q = torch.nn.functional.normalize(det["query_side"]["fused"], dim=-1)
@@ -329,3 +330,119 @@ def test_tiny_clip_recipe_and_retrieval_on_phase_pairs(tiny_aa, tmp_path, micro_
         sims = encode_images(model, pairs.frames) @ encode_text(model, tok, pairs.descriptions).T
     assert acc == pytest.approx((sims.argmax(1) == torch.from_numpy(pairs.text_index())).float().mean().item())
     assert acc == pytest.approx(tc.retrieval_accuracy(model, tok, [pairs[i] for i in range(len(pairs))]))
+
+
+def test_the_k_shot_rules():
+    """"prototype" is a 1-shot episode on the frame-averaged shots; "mean_distance" averages K distances."""
+    from lga.models.baselines import merge_shots
+    s, sl, q, ql, n, text = episode(K=3, Q=2)
+    protos, plabels = merge_shots(s, sl, n)
+    assert protos.shape == (2, 5, 8, D) and torch.equal(plabels, torch.arange(5).expand(2, 5))
+    torch.testing.assert_close(protos[1, 2], s[1][sl[1] == 2].mean(0))
+    for row in ("+ visual anatomy", "both anatomies", "full LGA"):
+        proto = make(row, shot_rule="prototype")
+        torch.testing.assert_close(proto(s, sl, q, n, **text), proto(protos, plabels, q, n, **text))
+        mean = make(row, shot_rule="mean_distance")
+        assert not torch.allclose(mean(s, sl, q, n, **text), proto(s, sl, q, n, **text))
+        s1, sl1, q1, _, _, text1 = episode(K=1, Q=2)             # K = 1: the two rules are one
+        torch.testing.assert_close(proto(s1, sl1, q1, n, **text1), mean(s1, sl1, q1, n, **text1))
+        # the loss's support video-text term still sees every support video
+        loss, _ = proto.loss(s, sl, q, ql, n, **text)
+        assert torch.isfinite(loss)
+    with pytest.raises(ValueError, match="shot_rule"):
+        LGAConfig(shot_rule="median")
+
+
+def test_video_text_temperature_is_a_clamped_learnable_logit_scale():
+    import math
+    s, sl, q, ql, n, text = episode(K=1)
+    head = make("full LGA")
+    assert head.vt_scale.requires_grad and not head.vv_scale.requires_grad
+    assert head.vt_scale.item() == pytest.approx(math.log(1 / 0.07))
+    _, det = head(s, sl, q, n, return_details=True, **text)
+    loss, _ = head.loss(s, sl, q, ql, n, **text)
+    loss.backward()
+    assert head.vt_scale.grad is not None and head.vt_scale.grad.abs() > 0
+    with torch.no_grad():
+        head.vt_scale.fill_(math.log(1000.0))                           # clamped at max_logit_scale = 100
+    _, hot = head(s, sl, q, n, return_details=True, **text)
+    torch.testing.assert_close(hot["vt"], det["vt_similarity"] * 100)
+    assert head.temperatures()["vt"] == pytest.approx(0.01)
+    fixed = make("full LGA", learn_vt_temperature=False, learn_vv_temperature=True)
+    assert not fixed.vt_scale.requires_grad and fixed.vv_scale.requires_grad
+    assert not make("+ visual anatomy").vt_scale.requires_grad           # no video-text branch: nothing to learn
+    with pytest.raises(ValueError, match="vt_temperature"):
+        LGAConfig(vt_temperature=0.0)
+
+
+def test_the_loss_is_the_documented_equation():
+    """L = w_ce * CE(z^vv of the queries) + w_vt * CE(z^vt of the queries and the supports), each a mean."""
+    import torch.nn.functional as F
+    s, sl, q, ql, n, text = episode(K=2, Q=3)
+    head = make("full LGA", ce_weight=0.7, vt_weight=1.3, shot_rule="mean_distance")
+    loss, _ = head.loss(s, sl, q, ql, n, **text)
+    _, det = head(s, sl, q, n, return_details=True, **text)
+    tau = head.temperatures()["vt"]
+
+    def z_vt(videos):                          # per phase cosine with the class's step, averaged over phases
+        _, masks = head.segment(videos.flatten(0, 1))
+        from lga.anatomy.visual import phase_pool
+        phases = phase_pool(videos.flatten(0, 1), masks).view(*videos.shape[:2], 3, D)
+        cos = F.cosine_similarity(phases[:, :, None], text["class_text"][:, None], dim=-1)   # [E, B, N, L]
+        return cos.mean(-1) / tau
+    ce = F.cross_entropy(det["vv"].flatten(0, 1), ql.flatten())
+    vt = F.cross_entropy(torch.cat([z_vt(q), z_vt(s)], 1).flatten(0, 1), torch.cat([ql, sl], 1).flatten())
+    torch.testing.assert_close(loss, 0.7 * ce + 1.3 * vt)
+
+
+def test_every_ablation_step_changes_one_thing():
+    from dataclasses import asdict
+
+    from lga.models.lga import ABLATION_CHAIN, ABLATION_STEPS
+    structural = {"use_visual_anatomy", "plain_phases", "segmenter", "overlap", "use_text_anatomy",
+                  "use_video_video", "use_video_text", "train_with"}
+    assert list(ABLATION_CHAIN)[0] == "video-video" and list(ABLATION_CHAIN)[-1] == "full LGA"
+    assert all(ABLATION_CHAIN[k] == v for k, v in ABLATION_ROWS.items())      # the paper's rows, unchanged
+    covered = set()
+    for row, neighbour, what in ABLATION_STEPS:
+        a, b = ABLATION_CHAIN[row], ABLATION_CHAIN[neighbour]
+        ea, eb = a.effective(), b.effective()
+        assert [k for k in ea if ea[k] != eb[k]] == [what], (row, neighbour)
+        assert {k: v for k, v in asdict(a).items() if k not in structural} == \
+               {k: v for k, v in asdict(b).items() if k not in structural}
+        covered |= {row, neighbour}
+    assert covered == set(ABLATION_CHAIN)
+    # the paper's "+ textual anatomy" and "both anatomies" differ in the segmenter *and* the overlap
+    e1, e2 = ABLATION_ROWS["+ textual anatomy"].effective(), ABLATION_ROWS["both anatomies"].effective()
+    assert [k for k in e1 if e1[k] != e2[k]] == ["segments", "overlap"]
+    # the switches spell the same computation two ways
+    assert LGAConfig(use_visual_anatomy=False, plain_phases="uniform").effective() == \
+        LGAConfig(segmenter="uniform", overlap=0).effective()
+
+
+def test_given_segmenter_takes_the_ground_truth_phase_bounds():
+    """Oracle phases: segmenter="given" cuts each video where its ground-truth bounds say."""
+    from lga.models.lga import _given_bounds
+    s, sl, q, ql, n, text = episode(K=2, Q=1)
+    sb = torch.tensor([0, 2, 5, 8]).expand(2, 10, 4)
+    qb = torch.tensor([0, 1, 6, 8]).expand(2, 5, 4)
+    head = make("+ visual anatomy", segmenter="given", shot_rule="mean_distance")
+    _, det = head(s, sl, q, n, return_details=True, support_bounds=sb, query_bounds=qb)
+    assert torch.equal(det["support_side"]["bounds"], sb) and torch.equal(det["query_side"]["bounds"], qb)
+    qm = phase_masks(qb.reshape(-1, 4), 8, overlap=1).view(2, 5, 3, 8)
+    sm = phase_masks(sb.reshape(-1, 4), 8, overlap=1).view(2, 10, 3, 8)
+    torch.testing.assert_close(det["vv_video_distance"], matching.ab_mhm_distance(q, qm, s, sm))
+    assert not torch.allclose(det["vv"], make("+ visual anatomy", shot_rule="mean_distance")(s, sl, q, n))
+    with pytest.raises(ValueError, match="given"):
+        head(s, sl, q, n)
+    # prototypes (K > 1) take the shots' bounds, averaged; the whole LGA trains with them
+    full = make("full LGA", segmenter="given")
+    loss, _ = full.loss(s, sl, q, ql, n, **text, support_bounds=sb, query_bounds=qb)
+    assert torch.isfinite(loss)
+    _, det = full(s, sl, q, n, return_details=True, **text, support_bounds=sb, query_bounds=qb)
+    assert torch.equal(det["support_side"]["bounds"], sb[:, :5])
+    # a phase without a frame (shorter than the sampling stride) takes one from a neighbour
+    fixed = _given_bounds(torch.tensor([[0, 3, 3, 8], [0, 8, 8, 8], [1, 2, 4, 7]]), 3, 8, 3, "cpu")
+    assert fixed.tolist() == [[0, 3, 4, 8], [0, 6, 7, 8], [0, 2, 4, 8]]
+    with pytest.raises(ValueError, match="shape"):
+        _given_bounds(torch.zeros(3, 3, dtype=torch.long), 3, 8, 3, "cpu")

@@ -9,6 +9,8 @@ from pathlib import Path
 import nbformat
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 from book_build import rendered_book
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,25 +20,75 @@ def pyproject():
     return tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
-def test_environment_yml_matches_pyproject():
+def exact_pins(lines, where: str) -> dict[str, str]:
+    """{canonical name: version} of requirement lines (comments, blanks and ``-e``/``-c`` lines
+    skipped); every other line must be an exact pin."""
+    pins = {}
+    for line in lines:
+        line = line.split("#", 1)[0].strip()
+        if not line or line.startswith("-"):
+            continue
+        req = Requirement(line)
+        spec = list(req.specifier)
+        assert len(spec) == 1 and spec[0].operator == "==", f"{where}: {line!r} is not an exact pin (==)"
+        name = canonicalize_name(req.name)
+        assert name not in pins, f"{where} pins {req.name} twice"
+        pins[name] = spec[0].version
+    return pins
+
+
+def constraints() -> dict[str, str]:
+    return exact_pins((ROOT / "constraints.txt").read_text().splitlines(), "constraints.txt")
+
+
+def project_requirements() -> list[tuple[str, Requirement]]:
+    """(where, requirement) for the dependencies and every optional dependency of pyproject.toml."""
     proj = pyproject()["project"]
-    wanted = set(proj["dependencies"])
-    for extra in ("book", "test"):
-        wanted |= set(proj["optional-dependencies"][extra])
+    reqs = [("dependencies", Requirement(d)) for d in proj["dependencies"]]
+    reqs += [(f"[{extra}]", Requirement(d)) for extra, deps in proj.get("optional-dependencies", {}).items()
+             for d in deps]
+    return reqs
+
+
+def test_every_dependency_is_pinned_in_constraints_inside_its_range():
+    pins = constraints()
+    for where, req in project_requirements():
+        name = canonicalize_name(req.name)
+        assert name in pins, f"pyproject.toml {where} {req} has no pin in constraints.txt"
+        assert req.specifier.contains(pins[name], prereleases=True), \
+            f"constraints.txt pins {req.name}=={pins[name]}, outside pyproject.toml's {where} {req}"
+
+
+def test_dependencies_are_ranges_and_ci_pins_the_local_torch():
+    for d in pyproject()["project"]["dependencies"]:
+        ops = {s.operator for s in Requirement(d).specifier}
+        assert "==" not in ops and "===" not in ops, f"pyproject.toml pins {d}: declare a range, pin in constraints.txt"
+        assert ops & {">=", "~=", ">"}, f"pyproject.toml: {d} needs a lower bound (the oldest version that works)"
+    pins = constraints()
+    # torch/torchvision: the releases that pip finds on the CI machine's local disk
+    assert pins["torch"] == "2.14.1" and pins["torchvision"] == "0.29.1"
+    book = [Requirement(d) for d in pyproject()["project"]["optional-dependencies"]["book"]]
+    jb = next(r for r in book if canonicalize_name(r.name) == "jupyter-book")
+    assert not jb.specifier.contains("2.0.0") and pins["jupyter-book"].startswith("1."), \
+        "Jupyter Book 1.x builds offline; 2.x cannot"
+
+
+def test_environment_yml_lists_exactly_the_constraints():
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
-    listed = {p for p in pip if not p.startswith("-e")}
-    assert listed == wanted, (f"only in pyproject.toml: {sorted(wanted - listed)}; "
-                              f"only in environment.yml: {sorted(listed - wanted)}")
+    listed, pins = exact_pins(pip, "environment.yml"), constraints()
+    assert listed == pins, (f"environment.yml and constraints.txt differ: only in environment.yml "
+                            f"{sorted(set(listed.items()) - set(pins.items()))}; only in constraints.txt "
+                            f"{sorted(set(pins.items()) - set(listed.items()))}")
     assert "-e ." in pip
 
 
-def test_dependencies_are_pinned_and_torch_is_the_local_build():
-    deps = pyproject()["project"]["dependencies"]
-    assert "torch==2.14.1" in deps and "torchvision==0.29.1" in deps
-    assert all("==" in d for d in deps), [d for d in deps if "==" not in d]
-    book = pyproject()["project"]["optional-dependencies"]["book"]
-    assert any(re.match(r"jupyter-book==1\.", d) for d in book), "Jupyter Book 1.x builds offline; 2.x cannot"
+def test_make_installs_with_the_constraints():
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^\$\(STAMP\):.*\bconstraints\.txt\b", makefile, flags=re.M), \
+        "the install stamp must depend on constraints.txt (a changed pin reinstalls)"
+    assert re.search(r"pip install .*-c constraints\.txt -e \"\.\[book,test\]\"", makefile), \
+        "make must install with the pins: pip install -c constraints.txt -e \".[book,test]\""
 
 
 def toc_files():
@@ -84,7 +136,9 @@ def test_setup_cell_installs_the_release_of_the_configured_repository():
     assert found, "book/_setup_cell.py must set REPOSITORY, RELEASE on one line"
     assert found.groups() == (repo["url"], release), (
         f"book/_setup_cell.py installs {found.groups()}, _config.yml/pyproject.toml say {(repo['url'], release)}")
-    assert 'f"git+{REPOSITORY}@{RELEASE}"' in SETUP_CELL
+    assert 'f"git+{REPOSITORY}@{RELEASE if tag else \'main\'}"' in SETUP_CELL
+    # pip is told to keep the torch it finds (a constraints file of the installed versions)
+    assert '"-c", pins' in SETUP_CELL and '("torch", "torchvision")' in SETUP_CELL
     # the one visible line a reader changes to pick a profile
     assert re.search(r'^profile = select_profile\("auto"\)', SETUP_CELL, flags=re.M)
     # the hooks tests/test_colab_setup.py uses to run the cell as Colab does
@@ -97,6 +151,10 @@ def test_every_chapter_starts_with_the_set_up_cell():
         first = next(c for c in nb.cells if c.cell_type == "code")
         assert first.source == SETUP_CELL, (f"{path.name}: its first code cell is not book/_setup_cell.py; "
                                             "run `make stamp`")
+        assert first.metadata.get("tags") == ["hide-input"], (
+            f"{path.name}: the set-up cell must be tagged hide-input (folded code, one visible line); "
+            "run `make stamp`")
+        assert max(map(len, SETUP_CELL.splitlines())) <= 100, "set-up cell lines overflow the page"
 
 
 def test_every_chapter_has_a_header_with_a_local_colab_badge():

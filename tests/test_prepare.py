@@ -14,6 +14,7 @@ import io
 import json
 import os
 import struct
+import subprocess
 import sys
 import tarfile
 import time
@@ -485,3 +486,272 @@ def test_main_with_dataset_argument(shared_splits, tmp_path, capsys):
     assert "prepared 1, skipped (already done) 0, corrupt 0" in capsys.readouterr().out
     assert P.main(["hmdb51", "--raw", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o2"),
                    "--cache-dir", str(shared_splits), "--no-progress"]) == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Reproducible, self-consistent output folders (issue 15)
+# ---------------------------------------------------------------------------------------------
+
+def _hmdb_raw(shared_splits, tmp_path, n=4, size=(48, 64)) -> tuple[Path, list]:
+    """A folder of HMDB51-style .avi files (MPEG-4: a blob moving over noise) for ``n`` test-split videos."""
+    picks = pick("hmdb51", "test", shared_splits, 2, n // 2)
+    raw = tmp_path / "raw"
+    h, w = size
+    y, x = np.mgrid[0:h, 0:w]
+    for i, e in enumerate(picks):
+        rng = np.random.default_rng(i)
+        (cx, cy), (vx, vy), color = rng.uniform(10, 38, 2), rng.uniform(-1.5, 1.5, 2), rng.integers(60, 200, 3)
+        frames = [np.clip(40 + ((x - cx - vx * t) ** 2 + (y - cy - vy * t) ** 2 < 60)[..., None] * color
+                          + rng.normal(0, 6, (h, w, 3)), 0, 255).astype(np.uint8) for t in range(24)]
+        write_video(raw / e.class_name / f"{e.video_id}.avi", np.stack(frames), fps=12, codec="mpeg4")
+    return raw, picks
+
+
+def _prepare_hmdb(raw, out, shared_splits, **kw):
+    kw = {"workers": 2, "short_side": 96, **kw}
+    return P.prepare("hmdb51", raw, out, cache_dir=shared_splits, progress=False, allow_missing=True, **kw)
+
+
+def test_preparing_twice_gives_the_same_videos(shared_splits, tmp_path, repo_root):
+    """Same raw input: once here, once by the command line in a fresh process with other leftover
+    memory (``MALLOC_PERTURB_``), 2 workers and the CPU loaded: the same bytes and decoded frames."""
+    from test_reproducible_data import assert_same_videos, cpu_load
+
+    raw, picks = _hmdb_raw(shared_splits, tmp_path)
+    _prepare_hmdb(raw, tmp_path / "a", shared_splits, workers=0, short_side=256)
+    env = dict(os.environ, MALLOC_PERTURB_="165", PYTHONPATH=str(repo_root))
+    with cpu_load():
+        r = subprocess.run([sys.executable, "-m", "lga", "prepare", "hmdb51", "--raw", str(raw),
+                            "--out", str(tmp_path / "b"), "--cache-dir", str(shared_splits), "--workers", "2",
+                            "--allow-missing", "--no-progress"], env=env, capture_output=True, text=True,
+                           timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert assert_same_videos(tmp_path / "a", tmp_path / "b") == len(picks)
+
+
+def test_rerun_with_other_settings_is_refused_or_redone(shared_splits, tmp_path):
+    raw, picks = _hmdb_raw(shared_splits, tmp_path, n=2)
+    out = tmp_path / "out"
+    _prepare_hmdb(raw, out, shared_splits, short_side=32)
+    before = layout_bytes(out)
+    video = L.find_video(out, rel(picks[0].class_name, picks[0]))
+    for other, named in ((dict(short_side=48), "short_side=32 (asked: 48)"),
+                         (dict(short_side=32, max_frames=10), "max_frames=None (asked: 10)")):
+        with pytest.raises(P.PrepareError) as info:
+            _prepare_hmdb(raw, out, shared_splits, **other)
+        msg = str(info.value)
+        assert str(out) in msg and named in msg and "--overwrite" in msg and "--out" in msg
+        assert layout_bytes(out) == before                       # the folder is left as it was
+        assert read_video(video).shape[1:] == (32, 42, 3)
+    assert P.main(["hmdb51", "--raw", str(raw), "--out", str(out), "--cache-dir", str(shared_splits),
+                   "--no-progress", "--allow-missing", "--short-side", "48"]) == 1
+    report = _prepare_hmdb(raw, out, shared_splits, short_side=48, overwrite=True)
+    assert sorted(report.prepared) == sorted(rel(e.class_name, e) for e in picks) and not report.skipped
+    _, _, meta = read_layout(out)
+    assert meta["video"]["short_side"] == 48 and not (out / P.SETTINGS_FILE).exists()
+    assert read_video(video).shape[1:] == (48, 64, 3)
+
+
+def test_full_disk_stops_the_run_and_the_folder_is_refused_until_completed(shared_splits, tmp_path, monkeypatch):
+    import errno
+
+    from lga.data.dataset import VideoDataset
+
+    raw, picks = _hmdb_raw(shared_splits, tmp_path, n=4)
+    full = picks[2].video_id
+    real_write = P.write_video
+
+    def write_or_fail(path, *a, **kw):  # runs in the (forked) workers too
+        if full in str(path):
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real_write(path, *a, **kw)
+
+    monkeypatch.setattr(P, "write_video", write_or_fail)
+    out = tmp_path / "out"
+    for workers in (2, 0):
+        with pytest.raises(P.PrepareError) as info:
+            _prepare_hmdb(raw, out, shared_splits, short_side=32, workers=workers)
+        msg = str(info.value)
+        assert "No space left on device" in msg and "disk" in msg and "full" in msg and "corrupt" not in msg
+        assert "run the same command again" in msg and "no dataset.json" in msg
+        assert not (out / "dataset.json").exists() and not (out / "splits").exists()
+        assert not [p for p in (out / "videos").rglob(".*")]     # no partial files left behind
+        with pytest.raises(FileNotFoundError, match="not a complete dataset.*run the same command again"):
+            VideoDataset(out, "test")
+    with pytest.raises(P.PrepareError, match="short_side=32"):   # the record of the run says how
+        _prepare_hmdb(raw, out, shared_splits, short_side=64)
+    monkeypatch.setattr(P, "write_video", real_write)
+    report = _prepare_hmdb(raw, out, shared_splits, short_side=32)
+    everything = {rel(e.class_name, e) for e in picks}
+    assert rel(picks[2].class_name, picks[2]) in report.prepared and len(report.skipped) >= 2
+    assert set(report.prepared) | set(report.skipped) == everything and not report.corrupt
+    assert len(VideoDataset(out, "test")) == 4 and not (out / P.SETTINGS_FILE).exists()
+
+
+def test_dataset_json_that_cannot_be_written_leaves_the_folder_incomplete(shared_splits, tmp_path, monkeypatch):
+    import errno
+
+    raw, _ = _hmdb_raw(shared_splits, tmp_path, n=2)
+    real = P.write_json
+
+    def write_json(path, obj):
+        if Path(path).name == "dataset.json":
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real(path, obj)
+
+    monkeypatch.setattr(P, "write_json", write_json)
+    with pytest.raises(P.PrepareError, match="dataset.json.*full"):
+        _prepare_hmdb(raw, tmp_path / "out", shared_splits, short_side=32)
+    assert not (tmp_path / "out" / "dataset.json").exists()
+
+
+WORKER_PARENT = """
+import multiprocessing as mp, sys, time
+from lga.data.prepare import run_parallel
+
+def task(x):
+    time.sleep(x)
+    return x
+
+results = run_parallel(task, [((0.01,), {}), ((300,), {}), ((300,), {})], workers=2, timeout=None)
+next(results)
+print(" ".join(str(p.pid) for p in mp.active_children()), flush=True)
+time.sleep(300)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"   # a zombie is dead
+    except FileNotFoundError:
+        return False
+    except OSError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
+def test_workers_die_with_a_killed_parent(repo_root):
+    import signal
+
+    parent = subprocess.Popen([sys.executable, "-c", WORKER_PARENT], stdout=subprocess.PIPE, text=True,
+                              env=dict(os.environ, PYTHONPATH=str(repo_root)))
+    try:
+        pids = [int(p) for p in parent.stdout.readline().split()]
+        assert len(pids) == 2 and all(_alive(p) for p in pids)
+    finally:
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait()
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    survivors = [p for p in pids if _alive(p)]
+    for p in survivors:
+        os.kill(p, signal.SIGKILL)
+    assert not survivors
+
+
+# ---------------------------------------------------------------------------------------------
+# Archives: caps and members Python cannot read
+# ---------------------------------------------------------------------------------------------
+
+def _patch_zip(path: Path, method: int | None = None, flags: int | None = None) -> Path:
+    """Rewrite the compression method / flag bits of every member (local and central headers)."""
+    data = bytearray(path.read_bytes())
+    for sig, flag_at, method_at in ((b"PK\x03\x04", 6, 8), (b"PK\x01\x02", 8, 10)):
+        i = data.find(sig)
+        while i >= 0:
+            if flags is not None:
+                data[i + flag_at:i + flag_at + 2] = struct.pack("<H", flags)
+            if method is not None:
+                data[i + method_at:i + method_at + 2] = struct.pack("<H", method)
+            i = data.find(sig, i + 4)
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("kind", ["deflate64", "encrypted"])
+def test_zip_members_python_cannot_read_are_named_with_what_to_do(tmp_path, kind):
+    z = tmp_path / "videos.zip"
+    with zipfile.ZipFile(z, "w", zipfile.ZIP_STORED) as f:
+        f.writestr("cls/v1.avi", b"x" * 100)
+    _patch_zip(z, method=9) if kind == "deflate64" else _patch_zip(z, flags=1)
+    with pytest.raises(ArchiveError) as info:
+        extract_archive(z, tmp_path / "d")
+    msg = str(info.value)
+    assert str(z) in msg and "cls/v1.avi" in msg and "7z x" in msg and "unzip" in msg
+    assert ("Deflate64" in msg) if kind == "deflate64" else ("encrypted" in msg and "password" in msg)
+    (tmp_path / "p").mkdir()
+    piece = tmp_path / "p" / "20bn-something-something-v2-00.zip"
+    z.rename(piece)
+    with pytest.raises(ArchiveError, match="cls/v1.avi"):
+        extract_tar_parts([piece], tmp_path / "o")
+
+
+def test_member_and_total_size_caps(tmp_path):
+    from lga.data.prepare_archives import ArchiveLimits
+
+    z = tmp_path / "a.zip"
+    with zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED) as f:
+        f.writestr("c/one.avi", b"\0" * 6000)
+        f.writestr("c/two.avi", b"\0" * 6000)
+    with pytest.raises(ArchiveError, match=r"a.zip: member c/one.avi declares 6000 bytes, over the limit of 5000"):
+        extract_archive(z, tmp_path / "d1", limits=ArchiveLimits(member_bytes=5000))
+    with pytest.raises(ArchiveError, match=r"member c/two.avi takes the archive's extracted size over .* 10000"):
+        extract_archive(z, tmp_path / "d2", limits=ArchiveLimits(total_bytes=10000))
+    assert not (tmp_path / "d2" / "c" / "two.avi").exists() and not list((tmp_path / "d2").rglob(".*"))
+    # a tar member is counted as it is written
+    t = tmp_path / "a.tar"
+    with tarfile.open(t, "w") as tar:
+        info = tarfile.TarInfo("c/big.avi")
+        info.size = 7000
+        tar.addfile(info, io.BytesIO(b"\1" * 7000))
+    with pytest.raises(ArchiveError, match="c/big.avi"):
+        extract_archive(t, tmp_path / "d3", limits=ArchiveLimits(total_bytes=4096))
+    assert extract_archive(t, tmp_path / "d4") == [tmp_path / "d4" / "c" / "big.avi"]
+
+
+def test_archives_nested_too_deep_are_refused(tmp_path):
+    payload = io.BytesIO()
+    with zipfile.ZipFile(payload, "w") as f:
+        f.writestr("v_x_g01_c01.avi", b"not a video")
+    for level in range(3, 0, -1):   # level3.zip inside level2.zip inside level1.zip inside top.zip
+        outer = io.BytesIO()
+        with zipfile.ZipFile(outer, "w") as f:
+            f.writestr(f"level{level}.zip", payload.getvalue())
+        payload = outer
+    raw = tmp_path / "top.zip"
+    raw.write_bytes(payload.getvalue())
+    with pytest.raises(ArchiveError) as info:
+        P.gather_sources("ucf101", [raw], tmp_path / "work", {"v_x_g01_c01"})
+    msg = str(info.value)
+    assert str(raw) in msg and "member level1.zip" in msg and "member level3.zip" in msg and "2 levels" in msg
+    found = P.gather_sources("ucf101", [raw], tmp_path / "work2", {"v_x_g01_c01"},
+                             limits=__import__("lga.data.prepare_archives", fromlist=["x"]).ArchiveLimits(depth=3))
+    assert list(found) == ["v_x_g01_c01"]
+
+
+def test_encrypted_ssv2_labels_are_named_with_what_to_do(tmp_path):
+    from lga.data.prepare_ssv2 import load_templates
+
+    labels = tmp_path / "labels.zip"
+    with zipfile.ZipFile(labels, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("labels/train.json", json.dumps([{"id": "1", "template": "Holding [something]"}]))
+    _patch_zip(labels, flags=1)
+    with pytest.raises(AnnotationError, match=r"labels.zip: member labels/train.json is encrypted.*password"):
+        load_templates([labels])
+
+
+def test_overwrite_deletes_only_a_folder_prepare_made(shared_splits, tmp_path):
+    raw, _ = _hmdb_raw(shared_splits, tmp_path, n=2)
+    stranger = tmp_path / "home"
+    (stranger / "videos" / "holiday").mkdir(parents=True)
+    (stranger / "videos" / "holiday" / "beach.mov").write_bytes(b"precious")
+    with pytest.raises(P.PrepareError, match="not deleting anything"):
+        _prepare_hmdb(raw, stranger, shared_splits, short_side=32, overwrite=True)
+    assert (stranger / "videos" / "holiday" / "beach.mov").read_bytes() == b"precious"

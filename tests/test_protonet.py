@@ -11,7 +11,8 @@ from lga.data.atomic_actions import AtomicActionsConfig, generate
 from lga.data.dataset import VideoDataset, load_clips
 from lga.data.episodes import EpisodeSampler
 from lga.engine.evaluate import EvalResult, encode_clips, evaluate_episodes
-from lga.engine.train import train_episodic
+from lga.engine.model import EpisodicModel
+from lga.engine.train import episode_loss, make_task
 from lga.models.baselines import ProtoNet, class_means
 from lga.models.frame_encoder import FrameEncoder
 
@@ -74,21 +75,29 @@ def test_protonet_is_blind_to_frame_order():
     torch.testing.assert_close(ProtoNet()(s, lab, qf, 5), ProtoNet()(s, lab, qf.flip(2), 5))
 
 
-def test_training_learns_and_is_deterministic(tiny):
+def test_a_teaching_loop_on_the_engines_step_learns_and_is_deterministic(tiny):
+    """Chapter 1's short loop: tasks made by make_task, each step the engine's own episode_loss."""
     clips, labels, _, _ = load_clips(VideoDataset(tiny, "train"), progress=False)
     sampler = EpisodeSampler(labels.numpy(), 5, 1, 2, seed=0)
 
     def run():
         torch.manual_seed(0)
-        enc = FrameEncoder(dim=32, width=8)
-        hist = train_episodic(enc, ProtoNet(), clips, labels, sampler, steps=40, lr=3e-3, seed=0,
-                              progress=False)
-        return enc, hist
+        model = EpisodicModel(FrameEncoder(dim=32, width=8), ProtoNet())
+        opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+        losses = []
+        for step in range(40):
+            loss, logits = episode_loss(model, make_task(sampler.episode(step), clips), n_way=5)
+            assert logits.shape == (1, 10, 5)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        return model.encoder, losses
 
-    enc, hist = run()
-    _, hist2 = run()
-    assert hist.loss == hist2.loss                            # same seed, same run
-    assert np.mean(hist.loss[-10:]) < np.mean(hist.loss[:10])  # it learns
+    enc, losses = run()
+    _, losses2 = run()
+    assert losses == losses2                                  # same seed, same run
+    assert np.mean(losses[-10:]) < np.mean(losses[:10])       # it learns
     feats = encode_clips(enc, clips, progress=False)
     assert feats.shape == (len(clips), 8, 32)
 

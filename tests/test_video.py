@@ -1,5 +1,9 @@
 """Video round trip through PyAV, frame folders, frame sampling and the error paths for bad videos."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -119,3 +123,117 @@ def test_write_rejects_bad_frames(tmp_path):
     with pytest.raises(ValueError, match="even"):
         write_video(tmp_path / "x.mp4", np.zeros((4, 7, 8, 3), np.uint8))
     assert not list(tmp_path.iterdir())   # nothing half-written left behind
+
+
+# ---------------------------------------------------------------------------------------------
+# Resource limits and frame order (issue 15)
+# ---------------------------------------------------------------------------------------------
+
+PEAK_MEMORY = """
+import sys
+from lga.data.video import read_video
+
+def high_water_mb():
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) // 1024
+
+read_video(sys.argv[1], 8)
+try:
+    with open("/proc/self/clear_refs", "w") as f:   # reset the high-water mark to the current size
+        f.write("5")
+except OSError:
+    sys.exit(3)
+before = high_water_mb()
+clip = read_video(sys.argv[2], 8)
+print(clip.shape[0], high_water_mb() - before)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads Linux's /proc/self")
+def test_read_video_keeps_only_the_sampled_frames(tmp_path, repo_root):
+    """8 frames of a 160-frame 360x480 video: the decoded frames are not all kept (that cost +45 MB)."""
+    t, h, w = 160, 360, 480
+    ramp = np.arange(w, dtype=np.int64)
+    frames = np.empty((t, h, w, 3), np.uint8)
+    for i in range(t):
+        frames[i] = (((ramp + 3 * i) % 256)[None, :, None] // np.array([1, 2, 3])).astype(np.uint8)
+    long = write_video(tmp_path / "long.mp4", frames)
+    short = write_video(tmp_path / "short.mp4", frames[:16])
+    r = subprocess.run([sys.executable, "-c", PEAK_MEMORY, str(short), str(long)], capture_output=True,
+                       text=True, env=dict(os.environ, PYTHONPATH=str(repo_root)), timeout=120)
+    if r.returncode == 3:
+        pytest.skip("cannot reset the memory high-water mark here (/proc/self/clear_refs)")
+    assert r.returncode == 0, r.stderr
+    n, grown_mb = (int(x) for x in r.stdout.split())
+    assert n == 8
+    assert grown_mb < 20, f"reading 8 frames raised the peak memory by {grown_mb} MB"
+
+
+def _numbered_folder(folder, names):
+    folder.mkdir()
+    for i, name in enumerate(names):
+        Image.fromarray(np.full((8, 8, 3), 20 * i, np.uint8)).save(folder / name)
+    return folder
+
+
+def test_frame_folder_is_read_in_numeric_order(tmp_path):
+    names = [f"img_{i}.png" for i in range(1, 13)]                 # img_1 .. img_12: text order differs
+    folder = _numbered_folder(tmp_path / "clip", names)
+    clip = read_video(folder, 12, "test")
+    np.testing.assert_array_equal(clip[:, 0, 0, 0].numpy(), 20 * np.arange(12))
+    assert count_frames(folder) == 12
+
+
+@pytest.mark.parametrize("kind", ["gap", "repeat"])
+def test_frame_folder_with_a_gap_or_a_repeated_number_is_an_error(tmp_path, kind):
+    names = [f"img_{i}.jpg" for i in range(1, 13)]
+    if kind == "gap":
+        names.remove("img_5.jpg")
+    else:
+        names.append("img_07.jpg")                                   # the number 7 twice
+    folder = _numbered_folder(tmp_path / "clip", names)
+    with pytest.raises(VideoError) as info:
+        read_video(folder, 8)
+    assert str(folder) in str(info.value)
+    assert ("number 5 is missing" in str(info.value)) if kind == "gap" else ("same number 7" in str(info.value))
+
+
+def _png_header_claiming(path, width, height):
+    """A tiny valid PNG whose header is then rewritten to claim ``width`` x ``height`` pixels."""
+    import struct
+    import zlib
+
+    Image.fromarray(np.zeros((2, 2, 3), np.uint8)).save(path)
+    data = bytearray(path.read_bytes())
+    ihdr = data.index(b"IHDR")
+    data[ihdr + 4:ihdr + 12] = struct.pack(">II", width, height)
+    data[ihdr + 17:ihdr + 21] = struct.pack(">I", zlib.crc32(bytes(data[ihdr:ihdr + 17])))
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("side", [60000, 10000, 9000])  # PIL error; PIL warning; our limit only
+def test_huge_frame_image_is_a_video_error_naming_the_file(tmp_path, side):
+    folder = tmp_path / "clip"
+    folder.mkdir()
+    for i in range(8):
+        Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(folder / f"{i:06d}.png")
+    bomb = _png_header_claiming(folder / "000003.png", side, side)
+    with pytest.raises(VideoError) as info:
+        read_video(folder, 8)
+    assert str(bomb) in str(info.value) and f"{side}" in str(info.value)
+
+
+def test_container_that_miscounts_its_frames_is_sampled_from_what_decodes(tmp_path, monkeypatch):
+    import lga.data.video as V
+
+    frames = gradient_frames(t=24)
+    path = write_video(tmp_path / "v.mp4", frames)
+    monkeypatch.setattr(V, "_count_packets", lambda p: 30)       # the container claims 30 frames
+    clip, idx = read_video(path, 8, "test", return_indices=True)
+    np.testing.assert_array_equal(idx, sample_indices(24, 8, "test"))
+    assert np.abs(clip.numpy().astype(int) - frames[idx].astype(int)).mean() < 3
+    _, idx = read_video(path, 8, "train", np.random.default_rng(5), return_indices=True)
+    np.testing.assert_array_equal(idx, sample_indices(24, 8, "train", np.random.default_rng(5)))
+    monkeypatch.setattr(V, "_count_packets", lambda p: 4)        # ... or only 4
+    np.testing.assert_array_equal(read_video(path, 8, "test", return_indices=True)[1], sample_indices(24, 8, "test"))

@@ -267,10 +267,13 @@ def generate_anatomy(labels: Sequence[str] | Mapping[str, str], backend: Anatomy
                         continue
                     try:
                         steps = parse_anatomy(answer, num_steps)
-                    except AnatomyError as e:
+                    except (ValueError, RecursionError) as e:
+                        # AnatomyError is a ValueError; anything else the answer provokes is
+                        # reported for this class too and never stops the run
                         report.parse_errors += 1
-                        retry[name] = f"unparsable answer after {attempt + 1} attempt(s): {e}"
-                        logger.info("anatomy of %r (attempt %d) did not parse: %s", name, attempt + 1, e)
+                        why = str(e) if isinstance(e, AnatomyError) else f"{type(e).__name__}: {e}"
+                        retry[name] = f"unparsable answer after {attempt + 1} attempt(s): {why}"
+                        logger.info("anatomy of %r (attempt %d) did not parse: %s", name, attempt + 1, why)
                         continue
                     cache.put(name, items[name], steps)
                     report.ok.append(name)

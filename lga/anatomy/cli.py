@@ -2,6 +2,10 @@
 
 Examples::
 
+    # regenerate a benchmark's shipped anatomy with a named open model (its classes and labels)
+    python -m lga anatomy --dataset hmdb51 --backend transformers \\
+        --model Qwen/Qwen2.5-7B-Instruct --dtype bfloat16 --out runs/anatomy/hmdb51.json
+
     # a local chat model, classes from the shared split tables
     python -m lga anatomy --dataset hmdb51 --classes ../shared/splits/hmdb51 \\
         --backend transformers --model Qwen/Qwen2.5-7B-Instruct --out runs/anatomy/hmdb51.json
@@ -16,9 +20,15 @@ Examples::
 Class names come from ``--labels FILE`` (one label per line, or ``class_name<TAB>label``), or,
 with ``--dataset NAME``, from ``--classes`` (a ``classes_*.tsv`` of the shared split folder, a
 prepared root's ``classes.tsv``, or a folder holding them; repeatable) or ``--root`` (a prepared
-dataset). With ``--backend cache`` and no class list, every class of the source file is copied.
+dataset). With no class list, a shipped benchmark's classes and labels are taken from its shipped
+anatomy (``--backend cache``: every class of the source file is copied).
 Classes named ``(unknown)`` (SSv2-Full val) are skipped and reported. The run resumes: classes
-already in ``--out`` are not asked again. Exit status: 0 all covered, 1 some failed.
+already in ``--out`` are not asked again. Exit status: 0 all covered, 1 some failed, 2 an input
+file could not be read (the message names it).
+
+``--backend openai`` needs the optional ``openai`` package (``pip install "lga[openai]"``); the key
+is read from the environment variable named by ``--api-key-env`` (default ``OPENAI_API_KEY``) and
+is only ever sent to the origin of ``--base-url``.
 """
 
 from __future__ import annotations
@@ -60,6 +70,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     be.add_argument("--timeout", type=float, default=60.0, help="openai: seconds per request")
     be.add_argument("--max-retries", type=int, default=4, help="openai: retries on 429/5xx/timeout")
     be.add_argument("--local-files-only", action="store_true", help="transformers: no downloads")
+    be.add_argument("--revision", default=None,
+                    help="transformers: hub revision (branch, tag or commit) of --model, for reproducibility")
     gen = parser.add_argument_group("generation")
     gen.add_argument("--out", type=Path, required=True, help="anatomy JSON to write (resumed if present)")
     gen.add_argument("--num-steps", type=int, default=3)
@@ -105,20 +117,23 @@ def read_class_table(path: str | Path) -> tuple[dict[str, str], list[str]]:
     if not path.is_file():
         raise FileNotFoundError(f"no class table {path}")
     items, skipped = {}, []
-    with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f, delimiter="\t")
-        fields = reader.fieldnames or []
-        if "class_name" not in fields:
-            raise ValueError(f"{path}: header has no 'class_name' column (got {fields})")
-        for n, row in enumerate(reader, 2):
-            name = strip_name_markers(row.get("class_name") or "")
-            if not name:
-                raise ValueError(f"{path}:{n}: empty field 'class_name'")
-            if name == UNKNOWN_CLASS:
-                skipped.append(f"{path}:{n}")
-                continue
-            text = (row.get("clipfsar_text_name") or "").strip()
-            items.setdefault(name, text if text and text != "-" else humanize_label(name))
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            reader = csv.DictReader(f, delimiter="\t")
+            fields = reader.fieldnames or []
+            if "class_name" not in fields:
+                raise ValueError(f"{path}: header has no 'class_name' column (got {fields})")
+            for n, row in enumerate(reader, 2):
+                name = strip_name_markers(row.get("class_name") or "")
+                if not name:
+                    raise ValueError(f"{path}:{n}: empty field 'class_name'")
+                if name == UNKNOWN_CLASS:
+                    skipped.append(f"{path}:{n}")
+                    continue
+                text = (row.get("clipfsar_text_name") or "").strip()
+                items.setdefault(name, text if text and text != "-" else humanize_label(name))
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise ValueError(f"{path}: not a UTF-8 tab-separated class table ({e})") from None
     return items, skipped
 
 
@@ -126,7 +141,11 @@ def read_label_file(path: str | Path) -> dict[str, str]:
     """One label per line (blank lines and ``#`` comments skipped), or ``class_name<TAB>label``."""
     path = Path(path)
     items: dict[str, str] = {}
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not a UTF-8 label file ({e})") from None
+    for n, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
@@ -171,7 +190,7 @@ def _backend(args):
                             seed=args.seed)
     return make_backend("transformers", model=args.model, device=args.device, dtype=args.dtype,
                         batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
-                        seed=args.seed, local_files_only=args.local_files_only)
+                        seed=args.seed, local_files_only=args.local_files_only, revision=args.revision)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -182,13 +201,20 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.labels and not args.dataset:
         raise SystemExit("error: give --dataset NAME or --labels FILE")
-    if args.dataset and not args.labels and not args.classes and not args.root \
-            and args.backend != "cache":
+    from .shipped import SHIPPED_FILES, load_shipped_anatomy
+
+    from_list = bool(args.labels or args.classes or args.root)
+    if args.dataset and not from_list and args.backend != "cache" and args.dataset not in SHIPPED_FILES:
         raise SystemExit("error: --dataset needs --classes FILE or --root DIR for its class names")
     items, skipped = _class_items(args)
     backend = _backend(args)
     if not items and args.backend == "cache":
         items = {name: entry.label for name, entry in backend.anatomy.classes.items()}
+    elif not items and not from_list and args.dataset in SHIPPED_FILES:
+        # the one-command regeneration of a benchmark's shipped anatomy: its classes and their labels
+        items = {n: e.label for n, e in load_shipped_anatomy(args.dataset).classes.items()}
+        print(f"classes and labels: the {len(items)} classes of the shipped anatomy "
+              f"lga/anatomy/data/{SHIPPED_FILES[args.dataset]}", file=sys.stderr)
     if not items:
         raise SystemExit("error: no classes to describe")
     for where in skipped:
@@ -214,7 +240,12 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["anatomy"]:
         argv = argv[1:]
-    return run(build_parser().parse_args(argv))
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except (ValueError, OSError, ImportError) as e:  # bad input files or setup: the message names it
+        print(f"lga anatomy: error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -1,41 +1,67 @@
 """Anatomy from any OpenAI-compatible chat-completions server (OpenAI, vLLM, Ollama, llama.cpp).
 
-Only the standard library is used (``urllib.request`` + ``json``). One request per label::
+The HTTP is the official ``openai`` client's, an optional extra (``pip install "lga[openai]"``).
+One ``POST {base_url}/chat/completions`` per label, with the prompt's two messages and
+``temperature``, ``max_tokens`` and ``seed``. The client times out each request (``timeout_s``)
+and retries 408/409/429/5xx answers, timeouts and failed connections ``max_retries`` times with
+exponential back-off (0.5 s doubling, capped at 8 s), honouring ``Retry-After`` up to 2 minutes
+(a longer ``Retry-After`` fails at once). Other HTTP errors (400, 401, 404, ...) fail at once.
 
-    POST {base_url}/chat/completions
-    {"model": ..., "messages": [system, user], "temperature": ..., "max_tokens": ..., "seed": ...}
+**The key.** The API key is read from one environment variable, ``api_key_env`` (default
+``OPENAI_API_KEY``), at each :meth:`~OpenAIBackend.generate` call; it is kept only by the client
+built for that call and never stored on the backend. It is sent as ``Authorization: Bearer`` and
+nowhere else; the ``openai`` client's own environment variables cannot add a credential or an
+organisation to the request (``Authorization``, ``OpenAI-Organization`` and ``OpenAI-Project`` are
+set for every request here). A missing key is allowed (local servers need none): then no
+``Authorization`` header is sent at all.
 
-Robustness: every request has a timeout; 429 and 5xx answers, timeouts and refused connections
-are retried with exponential backoff (``backoff_s * 2**k``, capped at ``max_backoff_s``), and a
-``Retry-After`` header is respected. Other HTTP errors (400, 401, 404, ...) fail at once.
+**Only to ``base_url``'s origin.** The HTTP client is built with ``follow_redirects=False``
+(stated here rather than left to a default: the ``openai`` client follows redirects by default),
+so a redirect is an error that names where it pointed, and a request hook refuses any request to
+another scheme, host or port than ``base_url``'s before it is sent. The key never reaches a
+second server, whatever the first one answers.
 
-Secrets: the API key is read from the environment variable ``api_key_env`` (default
-``OPENAI_API_KEY``) at each request and is never stored on the object; it is never written to a
-log, an exception message or a ``repr`` (every message is passed through :meth:`_redact`, in
-case a server echoes it back). A missing key is allowed: local servers need none.
+**Never in a message or a log.** Every error message and log line of this module is built from
+text passed through :func:`redact_secret` *before* it is cut to :data:`MAX_MESSAGE_CHARS`, which
+also finds the key when it comes back escaped (``sk\\u002d...``, ``%2D``, ``&#45;``, nested
+escapes). While a call runs, the records of the ``openai``, ``httpx2`` and ``httpcore2`` loggers
+(which show a server's status line and headers at INFO/DEBUG) are redacted the same way.
 """
 
 from __future__ import annotations
 
-import email.utils
-import http.client
-import json
 import logging
 import os
-import socket
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Sequence
+import re
+import urllib.parse
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from .backends import AnatomyBackend, BackendError
 from .prompts import PromptSpec
 
-__all__ = ["OpenAIBackend"]
+__all__ = ["OpenAIBackend", "redact_secret", "MAX_MESSAGE_CHARS", "MAX_BODY_CHARS"]
 
 logger = logging.getLogger("lga.anatomy.openai")
 
-_RETRY_STATUS = {429, 500, 502, 503, 504, 520, 521, 522, 524, 529}
+MAX_MESSAGE_CHARS = 500
+"""Most characters of one error message or log line (after redaction, never before)."""
+MAX_BODY_CHARS = 16_384
+"""Most characters of a server's text (error body, redirect target) read into a message."""
+
+_LIBRARY_LOGGERS = ("openai", "httpx2", "httpcore2")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_REDACTED = "***"
+_PARTIAL = 8  # a prefix of the key this long is redacted anywhere ("sk-proj-ab****" echoes)
+_MIN_PREFIX = 4  # and this long at the very end of a text (a text cut inside the key)
+
+
+class _OtherOriginError(RuntimeError):
+    """A request to another origin than ``base_url``'s was about to be sent (and was not)."""
+
+
+class _Failure(Exception):
+    """Why one label failed, in words not yet redacted nor cut (see :func:`_bounded`)."""
 
 
 class OpenAIBackend(AnatomyBackend):
@@ -44,15 +70,17 @@ class OpenAIBackend(AnatomyBackend):
     Args:
         model: the model name the server expects (``"gpt-4o-mini"``, ``"qwen2.5:7b"``, ...).
         base_url: the API root, e.g. ``"https://api.openai.com/v1"`` or ``"http://127.0.0.1:8000/v1"``.
+            Requests go to this origin (scheme, host, port) only.
         api_key_env: name of the environment variable that holds the key (may be unset).
         timeout_s: seconds before one request is abandoned (then retried).
         max_retries: how many times one request is retried after a transient failure.
-        backoff_s, max_backoff_s: first retry delay and its cap; ``Retry-After`` overrides
-            the delay (also capped).
         temperature: for the first attempt; ``retry_temperature`` for re-asks after a parse error.
         max_tokens: answer length limit.
         seed: sent as ``seed + attempt`` (servers that support it sample reproducibly);
             ``send_seed=False`` leaves it out for servers that reject the field.
+
+    :meth:`generate` raises ImportError when the ``openai`` package (3.51 or later) is missing:
+    ``pip install "lga[openai]"``.
     """
 
     name = "openai"
@@ -60,20 +88,23 @@ class OpenAIBackend(AnatomyBackend):
 
     def __init__(self, model: str, base_url: str = "https://api.openai.com/v1", *,
                  api_key_env: str = "OPENAI_API_KEY", timeout_s: float = 60.0, max_retries: int = 4,
-                 backoff_s: float = 1.0, max_backoff_s: float = 60.0, temperature: float = 0.0,
-                 retry_temperature: float = 0.7, max_tokens: int = 512, seed: int = 0,
-                 send_seed: bool = True):
+                 temperature: float = 0.0, retry_temperature: float = 0.7, max_tokens: int = 512,
+                 seed: int = 0, send_seed: bool = True):
         if not model:
             raise ValueError("OpenAIBackend needs a model name")
-        if not base_url.startswith(("http://", "https://")):
-            raise ValueError(f"base_url must start with http:// or https://, got {base_url!r}")
+        parts = urllib.parse.urlsplit(base_url)
+        if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+            raise ValueError(f"base_url must start with http:// or https:// and name a host, "
+                             f"got {base_url!r}")
+        if not api_key_env:
+            raise ValueError("api_key_env must name an environment variable")
+        if timeout_s <= 0 or max_retries < 0:
+            raise ValueError(f"need timeout_s > 0 and max_retries >= 0, got {timeout_s}, {max_retries}")
         self.model = model
         self.base_url = base_url.rstrip("/")
         self.api_key_env = api_key_env
         self.timeout_s = timeout_s
         self.max_retries = max_retries
-        self.backoff_s = backoff_s
-        self.max_backoff_s = max_backoff_s
         self.temperature = temperature
         self.retry_temperature = retry_temperature
         self.max_tokens = max_tokens
@@ -96,104 +127,250 @@ class OpenAIBackend(AnatomyBackend):
     # ------------------------------------------------------------------------------------------
     def generate(self, labels: Sequence[str], spec: PromptSpec,
                  attempt: int = 0) -> dict[str, str | BackendError]:
+        openai = _import_openai()
+        key = os.environ.get(self.api_key_env) or None
         out: dict[str, str | BackendError] = {}
-        for label in labels:
-            body = {"model": self.model, "messages": spec.messages(label),
-                    "temperature": self.temperature if attempt == 0 else self.retry_temperature,
-                    "max_tokens": self.max_tokens}
-            if self.send_seed:
-                body["seed"] = self.seed + attempt
-            try:
-                out[label] = self._complete(body, label)
-            except BackendError as e:
-                out[label] = e
+        with _redacted_library_logs(key), self._client(openai, key) as (client, sent):
+            for label in labels:
+                sent.clear()
+                try:
+                    out[label] = self._complete(openai, client, key, spec, label, attempt)
+                except _Failure as e:
+                    tries = f"gave up after {len(sent)} attempts: " if len(sent) > 1 else ""
+                    out[label] = BackendError(_bounded(redact_secret(f"class {label!r}: {tries}{e}", key)))
         return out
 
-    def _complete(self, body: dict, label: str) -> str:
-        """POST one request with retries; return the assistant message text."""
-        payload = json.dumps(body).encode("utf-8")
-        last = "no attempt made"
-        for k in range(self.max_retries + 1):
-            delay = min(self.backoff_s * 2 ** k, self.max_backoff_s)
-            try:
-                raw = self._post(payload)
-                return self._content(raw, label)
-            except urllib.error.HTTPError as e:
-                detail = _read_body(e)
-                last = self._redact(f"HTTP {e.code} {e.reason} from {self.url}: {detail}")
-                if e.code not in _RETRY_STATUS:
-                    raise BackendError(f"class {label!r}: {last}") from None
-                retry_after = _retry_after_seconds(e.headers.get("Retry-After") if e.headers else None)
-                if retry_after is not None:
-                    delay = min(max(retry_after, 0.0), self.max_backoff_s)
-            except (TimeoutError, socket.timeout):
-                last = f"timed out after {self.timeout_s:g} s waiting for {self.url}"
-            except urllib.error.URLError as e:
-                if isinstance(e.reason, (TimeoutError, socket.timeout)):
-                    last = f"timed out after {self.timeout_s:g} s waiting for {self.url}"
-                else:
-                    last = self._redact(f"cannot reach {self.url}: {e.reason}")
-            except (ConnectionError, http.client.HTTPException, OSError) as e:
-                last = self._redact(f"connection to {self.url} failed: {type(e).__name__}: {e}")
-            if k < self.max_retries:
-                logger.warning("class %r: %s; retry %d/%d in %.2f s", label, last, k + 1,
-                               self.max_retries, delay)
-                time.sleep(delay)
-        raise BackendError(f"class {label!r}: gave up after {self.max_retries + 1} attempts: {last}")
+    @contextmanager
+    def _client(self, openai, key: str | None) -> Iterator[tuple[object, list[str]]]:
+        """An ``openai.OpenAI`` client for one call, and the list of the requests it has sent."""
+        origin = _origin(self.base_url)
+        sent: list[str] = []
 
-    def _post(self, payload: bytes) -> bytes:
-        headers = {"Content-Type": "application/json", "Accept": "application/json",
-                   "User-Agent": "lga-anatomy"}
-        key = os.environ.get(self.api_key_env)
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        request = urllib.request.Request(self.url, data=payload, headers=headers, method="POST")
-        with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-            return response.read()
+        def same_origin_only(request) -> None:  # an httpx2 "request" event hook
+            if _origin(str(request.url)) != origin:
+                raise _OtherOriginError(f"refused to send a request to {str(request.url)!r}, "
+                                        f"another origin than base_url {self.base_url!r}")
+            sent.append(str(request.url))
 
-    def _content(self, raw: bytes, label: str) -> str:
+        def log_failure(response) -> None:  # an httpx2 "response" event hook
+            if response.status_code >= 300:
+                logger.warning("%s", _bounded(redact_secret(
+                    f"HTTP {response.status_code} from {self.url} (attempt {len(sent)} of "
+                    f"{self.max_retries + 1})", key)))
+
+        http = openai.DefaultHttpx2Client(
+            follow_redirects=False, timeout=self.timeout_s,
+            event_hooks={"request": [same_origin_only], "response": [log_failure]})
+        client = openai.OpenAI(api_key=key or "no-key", base_url=self.base_url,
+                               timeout=self.timeout_s, max_retries=self.max_retries, http_client=http)
         try:
-            data = json.loads(raw.decode("utf-8"))
-            content = data["choices"][0]["message"]["content"]
-        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, IndexError, TypeError):
-            snippet = raw[:200].decode("utf-8", "replace")
-            raise BackendError(self._redact(
-                f"class {label!r}: malformed chat-completions response from {self.url}: {snippet!r}")
-            ) from None
+            yield client, sent
+        finally:
+            client.close()
+            http.close()
+
+    def _complete(self, openai, client, key: str | None, spec: PromptSpec, label: str,
+                  attempt: int) -> str:
+        """One chat completion for ``label`` (the client retries): its text, or raise _Failure."""
+        headers = {"Authorization": f"Bearer {key}" if key else openai.omit,
+                   "OpenAI-Organization": openai.omit, "OpenAI-Project": openai.omit}
+        try:
+            completion = client.chat.completions.create(
+                model=self.model, messages=spec.messages(label),
+                temperature=self.temperature if attempt == 0 else self.retry_temperature,
+                max_tokens=self.max_tokens, seed=self.seed + attempt if self.send_seed else openai.omit,
+                extra_headers=headers)
+        except _OtherOriginError as e:
+            raise _Failure(str(e)) from None
+        except openai.APITimeoutError:
+            raise _Failure(f"timed out after {self.timeout_s:g} s waiting for {self.url}") from None
+        except openai.APIConnectionError as e:
+            cause = e.__cause__
+            if isinstance(cause, _OtherOriginError):
+                raise _Failure(str(cause)) from None
+            why = f"{type(cause).__name__}: {cause}" if cause else str(e)
+            raise _Failure(f"cannot reach {self.url}: {why}") from None
+        except openai.APIStatusError as e:
+            raise _Failure(self._status_text(e.response)) from None
+        except (openai.OpenAIError, ValueError, TypeError) as e:  # a 200 that is not a completion
+            body = getattr(e, "doc", None) or str(e)
+            raise _Failure(f"malformed chat-completions response from {self.url}: "
+                           f"{body[:MAX_BODY_CHARS]}") from None
+        try:
+            content = completion.choices[0].message.content
+        except (AttributeError, IndexError, KeyError, TypeError):
+            raise _Failure(f"malformed chat-completions response from {self.url}: "
+                           "no choices[0].message.content") from None
         if not isinstance(content, str):
-            raise BackendError(f"class {label!r}: the response from {self.url} has no text content "
-                               f"(got {type(content).__name__})")
+            raise _Failure(f"the response from {self.url} has no text content "
+                           f"(got {type(content).__name__})")
         return content
 
-    def _redact(self, text: str) -> str:
-        """``text`` with the API key (if set) replaced by ``***``."""
-        key = os.environ.get(self.api_key_env)
-        if key:
-            text = text.replace(key, "***")
-        return text
+    def _status_text(self, response) -> str:
+        code = response.status_code
+        if 300 <= code < 400:
+            target = response.headers.get("Location", "(no Location header)")[:MAX_BODY_CHARS]
+            return (f"HTTP {code} from {self.url} redirects to {target}; redirects are not "
+                    "followed, so that the API key never reaches another server: use the final "
+                    "address as base_url")
+        try:
+            body = response.text[:MAX_BODY_CHARS]
+        except Exception:  # noqa: BLE001 - the body only adds detail to the message
+            body = ""
+        return f"HTTP {code} from {self.url}: {body}"
 
 
-def _read_body(error: urllib.error.HTTPError, limit: int = 300) -> str:
+# ----------------------------------------------------------------------------------------------
+# helpers
+
+
+def _bounded(text: str) -> str:
+    """``text`` with whitespace collapsed, cut to :data:`MAX_MESSAGE_CHARS` (redact it first)."""
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_MESSAGE_CHARS else text[:MAX_MESSAGE_CHARS - 3] + "..."
+
+
+def _import_openai():
+    """The ``openai`` module, or an ImportError that says how to install the right one."""
     try:
-        body = error.read()[:limit].decode("utf-8", "replace")
-    except Exception:  # the body is only used for the message
-        return ""
-    return " ".join(body.split())
+        import openai
+    except ImportError:
+        openai = None
+    if openai is None or not hasattr(openai, "DefaultHttpx2Client"):
+        found = f" (found openai {getattr(openai, '__version__', '?')})" if openai is not None else ""
+        raise ImportError('the "openai" anatomy backend needs the openai package, 3.51 or later'
+                          f'{found}: pip install "lga[openai]"')
+    return openai
 
 
-def _retry_after_seconds(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (a number or an HTTP date), or None."""
-    if not value:
-        return None
-    value = value.strip()
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """``(scheme, host, port)`` of ``url``, the port filled in for http/https."""
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
     try:
-        return float(value)
+        port = parts.port
     except ValueError:
+        port = -1
+    host = (parts.hostname or "").lower()
+    try:  # the HTTP client sends an international domain name as punycode
+        host = host.encode("idna").decode("ascii")
+    except UnicodeError:
         pass
+    return scheme, host, port or _DEFAULT_PORTS.get(scheme)
+
+
+_ESCAPED = re.compile(r"\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})|\\x([0-9a-fA-F]{2})|%([0-9a-fA-F]{2})"
+                      r"|&#[xX]([0-9a-fA-F]{1,6});|&#([0-9]{1,7});|\\(.)", re.S)
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _decode_once(text: str) -> tuple[str, list[int]]:
+    """Unescape ``\\uXXXX``, ``\\xXX``, ``%XX``, ``&#..;`` and ``\\c`` in ``text`` once.
+
+    Returns the decoded text and, for each of its characters, the offset in ``text`` where that
+    character's source starts (plus ``len(text)`` at the end).
+    """
+    chars: list[str] = []
+    starts: list[int] = []
+    pos = 0
+    for m in _ESCAPED.finditer(text):
+        chars.extend(text[pos:m.start()])
+        starts.extend(range(pos, m.start()))
+        group = m.lastindex
+        value = m.group(group)
+        try:
+            ch = value if group == 7 else chr(int(value, 10 if group == 6 else 16))
+        except (ValueError, OverflowError):  # not a code point: keep the text as it is
+            chars.extend(m.group())
+            starts.extend(range(m.start(), m.end()))
+        else:
+            chars.append(ch)
+            starts.append(m.start())
+        pos = m.end()
+    chars.extend(text[pos:])
+    starts.extend(range(pos, len(text) + 1))
+    return "".join(chars), starts
+
+
+def redact_secret(text: str, secret: str | None, *, rounds: int = 3) -> str:
+    """``text`` with every occurrence of ``secret`` replaced by ``***``.
+
+    An occurrence counts also when it is written with escapes, in any mix and up to ``rounds``
+    levels deep (``sk\\u002dabc``, ``sk%2Dabc``, ``sk&#45;abc``, ``sk\\\\u002dabc``), and in any ASCII
+    case; the whole escaped span is replaced. So is any prefix of ``secret`` of 8 characters or
+    more (a server that echoes ``sk-proj-ab****``), and a prefix of 4 or more that ends ``text``
+    (a text already cut by someone else). Redact first, cut after.
+    """
+    if not secret or not text:
+        return text
+    decoded, starts = text, list(range(len(text) + 1))
+    for _ in range(rounds):
+        again, inner = _decode_once(decoded)
+        if again == decoded:
+            break
+        decoded, starts = again, [starts[i] for i in inner]
+    haystack, needle = decoded.translate(_ASCII_LOWER), secret.translate(_ASCII_LOWER)
+    spans = []
+    head = needle[:_PARTIAL]
+    i = haystack.find(head)
+    while i >= 0:  # the key, or a prefix of it of at least _PARTIAL characters
+        j = len(head)
+        while j < len(needle) and i + j < len(haystack) and haystack[i + j] == needle[j]:
+            j += 1
+        spans.append((starts[i], starts[i + j]))
+        i = haystack.find(head, i + j)
+    for n in range(min(len(needle) - 1, len(haystack)), _MIN_PREFIX - 1, -1):
+        if haystack.endswith(needle[:n]):
+            spans.append((starts[len(haystack) - n], len(text)))
+            break
+    if not spans:
+        return text
+    out, pos = [], 0
+    for start, end in sorted(spans):
+        if end <= pos:
+            continue
+        out.append(text[pos:max(start, pos)])
+        out.append(_REDACTED)
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+class _RedactingFilter(logging.Filter):
+    """Rewrites a log record's message (and traceback) with the key redacted."""
+
+    def __init__(self, secret: str):
+        super().__init__()
+        self.secret = secret
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a broken record is still logged, redacted
+            message = str(record.msg)
+        record.msg, record.args = redact_secret(message, self.secret), None
+        if record.exc_info:
+            record.exc_text = redact_secret(logging.Formatter().formatException(record.exc_info),
+                                            self.secret)
+            record.exc_info = None
+        if record.stack_info:
+            record.stack_info = redact_secret(record.stack_info, self.secret)
+        return True
+
+
+@contextmanager
+def _redacted_library_logs(secret: str | None) -> Iterator[None]:
+    """While the block runs, redact ``secret`` from the records of the HTTP libraries' loggers."""
+    if not secret:
+        yield
+        return
+    loggers = [lg for name, lg in list(logging.Logger.manager.loggerDict.items())
+               if isinstance(lg, logging.Logger) and name.split(".")[0] in _LIBRARY_LOGGERS]
+    filt = _RedactingFilter(secret)
+    for lg in loggers:
+        lg.addFilter(filt)
     try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when is None:
-        return None
-    return max(0.0, when.timestamp() - time.time())
+        yield
+    finally:
+        for lg in loggers:
+            lg.removeFilter(filt)

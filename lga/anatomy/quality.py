@@ -25,6 +25,10 @@ plus a printable :meth:`~QualityReport.summary`). The kinds:
     the description never mentions its subject (lenient: any content word of the subject, with
     simple stemming; people match people and pronouns)
 
+Every check reads the text through :func:`normalize_text` first (every typographic apostrophe or
+quote mark as ``'`` or ``"``, then Unicode NFKC, then casefolded), so "I can’t help with that" is the
+refusal "I can't help with that", and “none” the placeholder "none".
+
 The checks are heuristics for review, not proofs: a flagged entry deserves a look.
 """
 
@@ -33,6 +37,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -41,16 +46,22 @@ from pathlib import Path
 from .names import loose_class_key, normalize_class_name
 from .parse import Step
 
-__all__ = ["ISSUE_KINDS", "Issue", "QualityReport", "check_anatomy"]
+__all__ = ["ISSUE_KINDS", "Issue", "QualityReport", "check_anatomy", "normalize_text"]
 
 ISSUE_KINDS = ("missing_class", "malformed", "empty_object", "refusal", "template",
                "duplicate_description", "duplicate_step", "subject_not_mentioned")
 
 PLACEHOLDER_OBJECTS = {"", "none", "n/a", "na", "nothing", "null", "nil", "-", "--", "\u2014",
                        "no object", "not applicable", "unknown", "?", "...", "none."}
-_REFUSAL = re.compile(r"\b(sorry|apologi[sz]e|i can'?t|i cannot|i'm unable|i am unable|"
+_REFUSAL = re.compile(r"\b(sorry|apologi[sz]e|i can'?t|i can ?not|i'm unable|i am unable|"
                       r"i'm not able|i am not able|i won'?t|as an ai|as a language model|"
                       r"cannot assist|can'?t assist|cannot help|can'?t help)\b")
+# Apostrophe-like and quote-like characters LLM text uses instead of ' and " (NFKC already maps
+# the full-width ones): right/left single quotes, single high-reversed-9, modifier letters
+# apostrophe / turned comma / prime, prime, reversed prime, grave and acute accents; and the
+# double forms, guillemets included.
+_QUOTES = str.maketrans({**dict.fromkeys("\u2019\u2018\u201b\u02bc\u02bb\u02b9\u2032\u2035`\u00b4", "'"),
+                         **dict.fromkeys("\u201c\u201d\u201e\u201f\u2033\u2036\u00ab\u00bb", '"')})
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 
 _STOPWORDS = set("""a an the this that these those of to in into onto on at by for from with without
@@ -128,8 +139,16 @@ class QualityReport:
 # words
 
 
+def normalize_text(text: str) -> str:
+    """``text`` as every check reads it: typographic quotes as ``'`` / ``"``, NFKC, casefolded.
+
+    ``normalize_text("I Can\u2019t")`` is ``"i can't"``; full-width ``\uff07`` becomes ``'`` too.
+    """
+    return unicodedata.normalize("NFKC", text.translate(_QUOTES)).casefold()
+
+
 def _words(text: str) -> list[str]:
-    return _WORD.findall(text.casefold().replace("\u2019", "'"))
+    return _WORD.findall(normalize_text(text))
 
 
 def stem(word: str) -> str:
@@ -211,8 +230,12 @@ def _load_raw(anatomy) -> tuple[dict, str]:
     path = Path(key)
     if path.is_dir():
         path = path / "anatomy.json"
-    with open(path, encoding="utf-8") as f:
-        return json.load(f), str(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f), str(path)
+    except (ValueError, RecursionError) as e:  # bad UTF-8, bad JSON, a number over int's limit
+        raise ValueError(f"{path}: not a readable JSON anatomy file "
+                         f"({type(e).__name__}: {str(e)[:200]})") from None
 
 
 def check_anatomy(anatomy, classes: Iterable[str] | None = None, *, num_steps: int | None = None,
@@ -310,11 +333,11 @@ def _well_formed_steps(name: str, entry, expected: int, add) -> list[Step] | Non
 
 
 def _check_step(name: str, number: int, step: Step, label: str, add) -> None:
-    obj = step.object.strip().casefold().rstrip(".")
-    if obj in PLACEHOLDER_OBJECTS or obj.strip("()[] ") in PLACEHOLDER_OBJECTS:
+    obj = normalize_text(step.object).strip().rstrip(".")
+    if obj in PLACEHOLDER_OBJECTS or obj.strip("()[]'\" ") in PLACEHOLDER_OBJECTS:
         add(Issue(name, number, "empty_object", f"object is a placeholder: {step.object!r}"))
     for field_name in Step.FIELDS:
-        text = getattr(step, field_name).casefold().replace("\u2019", "'")
+        text = normalize_text(getattr(step, field_name))
         m = _REFUSAL.search(text)
         if m:
             add(Issue(name, number, "refusal", f"field {field_name!r} reads like a refusal "

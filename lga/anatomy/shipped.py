@@ -1,7 +1,11 @@
 """Read anatomy files: the ones shipped with ``lga`` and any other ``lga-anatomy/1`` file.
 
-The package ships one LLM-generated, human-reviewed anatomy file per real benchmark, as package
-data under ``lga/anatomy/data/`` (schema in :mod:`lga.data.layout`):
+The package ships one anatomy file per real benchmark, as package data under
+``lga/anatomy/data/`` (schema in :mod:`lga.data.layout`). Their text was written by an LLM agent
+(Claude) in a development session, following prompt ``lga-anatomy-v1``, and revised by reading; it
+was not produced by running ``python -m lga anatomy``. Each file's ``provenance`` says how, and
+when, it was written and revised; :mod:`lga.anatomy.agreement` compares it with a regeneration by
+a named open model.
 
 =================  ====================  ==================================================
 dataset            file                  keyed by

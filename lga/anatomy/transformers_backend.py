@@ -39,6 +39,8 @@ class TransformersBackend(AnatomyBackend):
         seed: sampling seed of re-asks (``seed + attempt``).
         retry_temperature, top_p: sampling parameters of re-asks.
         local_files_only: never touch the network when loading.
+        revision: the hub revision (branch, tag or commit) to load, so a named model also names its
+            exact weights; default: the hub's default branch.
     """
 
     name = "transformers"
@@ -46,7 +48,8 @@ class TransformersBackend(AnatomyBackend):
     def __init__(self, model: Any, tokenizer: Any = None, *, device: str | None = None,
                  dtype: str | torch.dtype = "auto", batch_size: int = 8, max_new_tokens: int = 512,
                  seed: int = 0, retry_temperature: float = 0.7, top_p: float = 0.95,
-                 local_files_only: bool = False, trust_remote_code: bool = False):
+                 local_files_only: bool = False, trust_remote_code: bool = False,
+                 revision: str | None = None):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -54,11 +57,12 @@ class TransformersBackend(AnatomyBackend):
             name = model
             if tokenizer is None:
                 tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=local_files_only,
-                                                          trust_remote_code=trust_remote_code)
+                                                          trust_remote_code=trust_remote_code,
+                                                          revision=revision)
             torch_dtype = _DTYPES.get(dtype, dtype) if isinstance(dtype, str) else dtype
             model = AutoModelForCausalLM.from_pretrained(
                 name, dtype=torch_dtype, local_files_only=local_files_only,
-                trust_remote_code=trust_remote_code)
+                trust_remote_code=trust_remote_code, revision=revision)
         else:
             name = getattr(getattr(model, "config", None), "_name_or_path", "") or type(model).__name__
             if tokenizer is None:

@@ -2,10 +2,8 @@
 
 Every class is an ordered sequence of L = 3 atomic actions (onset, progression, completion), each a
 (subject, motion, object) triple such as ("hand", "push_left", "ball"): *"the hand pushes the ball
-to the left"*. Videos show the three phases with random durations, so uniform thirds are wrong and
-visual segmentation has something to find, under nuisances (position, speed, size, colour, clutter,
-distractors, occlusion, noise). Labels are short and uninformative like a real dataset's: an
-invented verb and the object ("blick ball"), so only an anatomy says how the action unfolds.
+to the left"*. Videos show the three phases with random durations under nuisances (position, speed,
+size, colour, clutter, distractors, occlusion, noise).
 
 The class set contains *hard pairs* like SSv2's: the same atoms in another order (``order``), a
 direction mirrored (``mirror``), one phase different (``phase``), the object different
@@ -13,33 +11,73 @@ direction mirrored (``mirror``), one phase different (``phase``), the object dif
 val and test classes are new sequences of atoms that all occur in training classes, so what must
 generalise is composition.
 
+**Version 2** (the default; ``version="1.0"`` reproduces v1's classes, labels, texts, phase bounds
+and frames) adds knobs, each a field of :class:`AtomicActionsConfig`, a flag of
+``make-atomic-actions`` and a record of ``dataset.json``:
+
+- ``phase_variability`` (0..1): phase durations from equal thirds (0) to strongly unequal (1: two
+  phases as short as one sampled frame of a ``clip_frames`` clip, the third gets the rest). In v1
+  every phase lasted at least 20 % of the video, so uniform thirds of the 8 test-time frames found
+  85 % of the phase frames; the v2 default 0.75 brings that to about 64 %
+  (:func:`phase_frame_accuracy`).
+- ``label_level``: how informative the label is, from an invented verb to real verbs naming the
+  motions and the object (never their order or timing); see :mod:`lga.data.atomic_text`.
+- ``wording``: which wording of the step descriptions ``anatomy.json`` carries: ``heldout`` (default;
+  sentences the tiny CLIP never saw, made of words it did see), ``oracle`` (sentences it was trained
+  on) or ``unseen`` (synonyms it never saw). Every wording is also written as
+  ``anatomy_<wording>.json``.
+- ``distractor_motion``: the chance that a distractor object performs atom-like motions of its own
+  (pushes, lifts, spins, ... on its own clock), which misleads frame-based segmenters.
+- ``grip_cues``: the subject holds the object from a side that depends on the motion (lift from
+  below, lower from above, turn from an upper corner, ...), as hands hold things differently for
+  different actions; so a single frame shows which phase is going on and a frame-based segmenter
+  can find the phases (with the cpu profile's tiny CLIP, CLUSTER-Segment finds 73 % of the test
+  phase frames with grip cues and 66 % without, uniform thirds 64 %). In v1 the subject held
+  everything from its own side.
+- ``motion_blur``: faded copies of everything that moved in the last frames (off by default: with
+  a tiny CLIP trained for 200 steps it lowered the video-text branch from 68 % to 59 %).
+
 The dataset is written in the layout of :mod:`lga.data.layout` (encoded videos, split lists,
 ``classes.tsv``, ``anatomy.json`` with ground-truth steps and per-video phase boundaries), so every
-reader and command that serves HMDB51 serves it too. Everything is a function of the seed.
+reader and command that serves HMDB51 serves it too. It is generated into ``<out>.partial`` and
+renamed when complete; ``dataset.json``, written last, holds a manifest (size and sha256 of every
+file) that :func:`verify` checks. Everything is a function of the seed.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
+import math
 import multiprocessing as mp
+import os
+import re
+import shutil
 import sys
+import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import layout
-from .scene import (MIRROR, MOTIONS, OBJECTS, SUBJECTS, Look, fit_origin, render_background,
-                    render_frame, simulate)
+from . import atomic_text, layout
+from .sampling import sample_indices
+from .scene import (MIRROR, MOTION_GRIPS, MOTIONS, OBJECT_MOTIONS, OBJECTS, SUBJECTS, Look, fit_origin,
+                    object_track, render_background, render_frame, simulate)
 from .video import write_video
 
-VERSION = "1.0"
+VERSION = "2.0"                 # the default version
+VERSIONS = ("1.0", "2.0")
 PAIR_KINDS = ("order", "mirror", "phase", "object")
 NOISE_KINDS = ("object", "order", "vague")
+WORDINGS = atomic_text.WORDINGS
+LABEL_LEVELS = atomic_text.LABEL_LEVELS
+WORDING_COPY = "wording.json"   # the dataset's copy of the wording data
 
-#: how each motion is said in a step description ({s}: subject, {o}: object)
+#: v1: how each motion is said in a step description ({s}: subject, {o}: object)
 _SENTENCE = {
     "reach": "the {s} reaches out and touches the {o}",
     "withdraw": "the {s} lets go of the {o} and pulls away",
@@ -66,9 +104,14 @@ _SUBJECT_COLOR = {"hand": (238, 190, 150), "claw": (120, 125, 135), "robot": (90
 
 @dataclass(frozen=True)
 class ActionClass:
-    """One class: who does what to which object, in which order, and its hard-pair partner."""
+    """One class: who does what to which object, in which order, and its hard-pair partner.
 
-    name: str                  # the label ("blick ball")
+    ``name`` is unique (the key of ``anatomy.json``, ``class_name`` in ``classes.tsv``); ``label`` is
+    the text a label-only model reads (v2; None in v1, where the label is the name). Two v2 classes
+    may share a label (see :mod:`lga.data.atomic_text`), then their names carry ``#1``, ``#2``.
+    """
+
+    name: str                  # unique class name (v1: the label, "blick ball")
     subject: str
     object: str
     motions: tuple             # L motions, in temporal order
@@ -76,25 +119,51 @@ class ActionClass:
     family: int                # classes of one family were made from one another
     pair_kind: str | None = None      # how it differs from its partner (PAIR_KINDS)
     partner: str | None = None        # the partner's name
+    label: str | None = None          # v2: the label text at the dataset's label level
+    invented: str | None = None       # v2: the invented-verb label ("blick ball"), for other levels
+    wording: str | None = None        # v2: the wording of anatomy.json
+    anatomies: dict | None = field(default=None, compare=False, hash=False)  # v2: wording -> steps
 
     @property
     def class_dir(self) -> str:
-        return self.name.replace(" ", "_")
+        return re.sub(r"[^0-9A-Za-z]+", "_", self.name).strip("_")
+
+    @property
+    def label_text(self) -> str:
+        """What a label-only baseline reads (v1: the name)."""
+        return self.label if self.label is not None else self.name
 
     def atoms(self) -> list[tuple[str, str, str]]:
         return [(self.subject, m, self.object) for m in self.motions]
 
-    def steps(self) -> list[dict]:
-        """The ground-truth anatomy: one step per phase (subject, motion, object, description)."""
-        return [{"subject": f"the {self.subject}", "motion": _MOTION_PHRASE[m],
-                 "object": f"the {self.object}",
-                 "description": _SENTENCE[m].format(s=self.subject, o=self.object)}
-                for m in self.motions]
+    def steps(self, wording: str | None = None) -> list[dict]:
+        """The anatomy: one step per phase (subject, motion, object, description), in ``wording``
+        (v2; default: the wording of the dataset's ``anatomy.json``). v1 has one wording."""
+        if self.anatomies is None:
+            if wording not in (None, "oracle"):
+                raise ValueError(f"class {self.name!r} is a v1 class: it has one wording only")
+            return [{"subject": f"the {self.subject}", "motion": _MOTION_PHRASE[m],
+                     "object": f"the {self.object}",
+                     "description": _SENTENCE[m].format(s=self.subject, o=self.object)}
+                    for m in self.motions]
+        wording = wording or self.wording
+        if wording not in self.anatomies:
+            raise ValueError(f"unknown wording {wording!r}; known: {sorted(self.anatomies)}")
+        return [dict(s) for s in self.anatomies[wording]]
+
+
+#: knobs only one version reads; ``dataset.json`` records the other version's as null
+_V1_ONLY = ("min_phase_share",)
+_V2_ONLY = ("phase_variability", "label_level", "wording", "distractor_motion", "clip_frames", "motion_blur",
+            "grip_cues")
 
 
 @dataclass
 class AtomicActionsConfig:
-    """Everything that defines a generated dataset (written to ``dataset.json``)."""
+    """Everything that defines a generated dataset (written to ``dataset.json``, ``workers`` aside).
+
+    A knob of one version only must keep its default under the other version (checked).
+    """
 
     seed: int = 0
     num_classes: tuple = (64, 12, 24)          # train, val, test
@@ -103,7 +172,15 @@ class AtomicActionsConfig:
     size: int = 64                             # frame side, pixels
     fps: int = 12
     num_phases: int = 3
-    min_phase_share: float = 0.2               # every phase lasts at least this share of the video
+    version: str = VERSION                     # "2.0" | "1.0" (reproduces v1)
+    min_phase_share: float = 0.2               # v1: every phase lasts at least this share of the video
+    phase_variability: float = 0.75            # v2: 0 equal thirds ... 1 two phases of one sampled frame
+    clip_frames: int = 8                       # v2: frames a model samples (T): the shortest phase has F/T
+    label_level: str = "verb"                  # v2: invented | object | salient | verb | all_verbs
+    wording: str = "heldout"                   # v2: wording of anatomy.json: heldout | oracle | unseen
+    distractor_motion: float = 0.5             # v2: chance that a distractor moves like an atom
+    motion_blur: int = 0                       # v2: faded ghosts of the last n frames (0: sharp, as v1)
+    grip_cues: bool = True                     # v2: the subject holds the object from a side per motion
     pair_share: float = 0.5                    # share of classes that belong to a hard pair
     occlusion_prob: float = 0.3
     max_distractors: int = 2
@@ -111,6 +188,44 @@ class AtomicActionsConfig:
     max_noise: float = 8.0
     workers: int = 2
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.version not in VERSIONS:
+            raise ValueError(f"AtomicActionsConfig.version must be one of {VERSIONS}, got {self.version!r}")
+        defaults = {f.name: f.default for f in fields(self) if f.name in _V1_ONLY + _V2_ONLY}
+        unread = _V2_ONLY if self.version == "1.0" else _V1_ONLY
+        changed = [k for k in unread if getattr(self, k) != defaults[k]]
+        if changed:
+            raise ValueError(f"AtomicActionsConfig: {changed} have no effect in version {self.version}")
+        checks = [("label_level", self.label_level in LABEL_LEVELS, f"one of {LABEL_LEVELS}"),
+                  ("wording", self.wording in WORDINGS, f"one of {WORDINGS}"),
+                  ("phase_variability", 0.0 <= self.phase_variability <= 1.0, "in [0, 1]"),
+                  ("distractor_motion", 0.0 <= self.distractor_motion <= 1.0, "in [0, 1]"),
+                  ("clip_frames", self.clip_frames >= 1, ">= 1"),
+                  ("motion_blur", self.motion_blur >= 0, ">= 0"),
+                  ("occlusion_prob", 0.0 <= self.occlusion_prob <= 1.0, "in [0, 1]"),
+                  ("pair_share", 0.0 <= self.pair_share <= 1.0, "in [0, 1]"),
+                  ("max_distractors", self.max_distractors >= 0, ">= 0"),
+                  ("max_clutter", self.max_clutter >= 0, ">= 0"),
+                  ("max_noise", self.max_noise >= 0, ">= 0")]
+        for name, ok, what in checks:
+            if not ok:
+                raise ValueError(f"AtomicActionsConfig.{name} must be {what}, got {getattr(self, name)!r}")
+
+    def recorded(self) -> dict:
+        """The config as ``dataset.json`` records it: JSON types, no ``workers``, and the knobs of the
+        other version as None."""
+        out = json.loads(json.dumps(asdict(self)))
+        out.pop("workers")
+        for k in (_V2_ONLY if self.version == "1.0" else _V1_ONLY):
+            out[k] = None
+        return out
+
+
+def min_phase_frames(cfg: AtomicActionsConfig) -> int:
+    """v2: the shortest a phase can be, in video frames: one sampled frame of a ``clip_frames`` clip,
+    ``ceil(frames_per_video / clip_frames)``."""
+    return math.ceil(cfg.frames_per_video / cfg.clip_frames)
 
 
 # ----------------------------------------------------------------------------- class design
@@ -167,11 +282,13 @@ def _pseudo_verb(rng: np.random.Generator, taken: set) -> str:
             return w
 
 
-def design_classes(cfg: AtomicActionsConfig) -> list[ActionClass]:
+def design_classes(cfg: AtomicActionsConfig, wording: dict | None = None) -> list[ActionClass]:
     """Design the class set from the seed: families of hard pairs and singles, split train/val/test.
 
     Training classes are drawn first; val and test classes only use (subject, motion, object)
-    atoms that occur in some training class, in sequences no training class has.
+    atoms that occur in some training class, in sequences no training class has. Both versions draw
+    the same classes; v2 then gives them labels at ``cfg.label_level`` and anatomies in every wording
+    (from ``wording``, default the shipped wording data; see :func:`label_classes`).
     """
     rng = np.random.default_rng([cfg.seed, 1])
     taken_seqs: set = set()
@@ -205,20 +322,132 @@ def design_classes(cfg: AtomicActionsConfig) -> list[ActionClass]:
                     train_atoms.update((b[0], m, b[1]) for m in b[2])
             made += len(members)
             family += 1
+    if cfg.version == "1.0":
+        return out
+    return label_classes(out, cfg, atomic_text.load_wording() if wording is None else wording)
+
+
+def _seed_of(text: str) -> int:
+    """A 63-bit seed from ``text`` (sha256), the same in every process and on every machine."""
+    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "little") >> 1
+
+
+def _class_key(cls: ActionClass) -> str:
+    """What a class is, independent of its name: ``subject|object|motion-motion-motion``."""
+    return f"{cls.subject}|{cls.object}|{'-'.join(cls.motions)}"
+
+
+def labels_at(classes: list[ActionClass], level: str, wording: dict) -> list[str]:
+    """The label text of each v2 class at ``level`` (any of :data:`LABEL_LEVELS`), e.g. to measure a
+    label-only baseline against label informativeness on one dataset (the videos do not change)."""
+    if level not in LABEL_LEVELS:
+        raise ValueError(f"unknown label level {level!r}; known: {LABEL_LEVELS}")
+    if any(c.invented is None for c in classes):
+        raise ValueError("labels_at needs v2 classes (with their invented labels)")
+    if level == "invented":
+        return [c.invented.split(" ")[0] for c in classes]
+    if level == "object":
+        return [c.invented for c in classes]
+    return atomic_text.class_labels(wording, [(c.subject, c.motions, c.object) for c in classes], level)
+
+
+def label_classes(classes: list[ActionClass], cfg: AtomicActionsConfig, wording: dict) -> list[ActionClass]:
+    """v2: give designed classes their label (``cfg.label_level``), a unique name (the label, with
+    ``#1``, ``#2``, ... where labels coincide) and their steps in every wording (word choices seeded
+    by ``cfg.seed`` and the class's atoms, not by its name)."""
+    classes = [replace(c, invented=c.name) for c in classes]
+    labels = labels_at(classes, cfg.label_level, wording)
+    count: dict = {}
+    for lab in labels:
+        count[lab] = count.get(lab, 0) + 1
+    seen: dict = {}
+    names = []
+    for lab in labels:
+        seen[lab] = seen.get(lab, 0) + 1
+        names.append(lab if count[lab] == 1 else f"{lab} #{seen[lab]}")
+    rename = {c.name: n for c, n in zip(classes, names)}
+    out = []
+    for c, name, lab in zip(classes, names, labels):
+        seed = _seed_of(f"{cfg.seed}|text|{_class_key(c)}")
+        anatomies = {w: atomic_text.class_steps(wording, c.atoms(), w, seed) for w in WORDINGS}
+        out.append(replace(c, name=name, label=lab, partner=rename.get(c.partner), wording=cfg.wording,
+                           anatomies=anatomies))
+    dirs = [c.class_dir for c in out]
+    if len(set(dirs)) != len(dirs):
+        raise RuntimeError("two AtomicActions classes got the same folder name")
     return out
 
 
-# ----------------------------------------------------------------------------- one video
+# ----------------------------------------------------------------------------- phase durations
 def phase_bounds(rng: np.random.Generator, num_frames: int, num_phases: int, min_share: float) -> list[int]:
-    """Random phase boundaries ``[0, b1, ..., T]``, each phase at least ``min_share`` of the video."""
+    """v1: random phase boundaries ``[0, b1, ..., T]``, each phase at least ``min_share`` of the video."""
     while True:
         shares = rng.dirichlet(np.full(num_phases, 4.0))
         if shares.min() >= min_share:
             break
-    cuts = np.round(np.cumsum(shares)[:-1] * num_frames).astype(int).tolist()
-    return [0] + cuts + [num_frames]
+    cuts = np.round(np.cumsum(shares)[:-1] * num_frames).astype(int)
+    return [0] + cuts.tolist() + [num_frames]
 
 
+def variable_phase_bounds(rng: np.random.Generator, num_frames: int, num_phases: int, variability: float,
+                          min_frames: int) -> list[int]:
+    """v2: random phase boundaries ``[0, b1, ..., F]`` with every phase at least ``min_frames`` long.
+
+    Each phase gets ``min_frames`` plus a share ``s_i`` of the remaining ``F - L * min_frames``
+    frames, ``s ~ Dirichlet(a, ..., a)`` with ``a = (1 - v) / v`` for ``v = variability``: ``v = 0``
+    gives equal phases (``a`` infinite), ``v = 0.5`` shares drawn uniformly, ``v = 1`` all the
+    remaining frames to one phase (``a = 0``) and ``min_frames`` to the others. Bounds are rounded
+    half up, so no phase drops below ``min_frames``.
+    """
+    free = num_frames - num_phases * min_frames
+    if free < 0:
+        raise ValueError(f"{num_phases} phases of at least {min_frames} frames do not fit in {num_frames}")
+    if variability <= 0:
+        shares = np.full(num_phases, 1.0 / num_phases)
+    elif variability >= 1:
+        shares = np.eye(num_phases)[rng.integers(num_phases)]
+    else:
+        shares = rng.dirichlet(np.full(num_phases, (1.0 - variability) / variability))
+        if not np.isfinite(shares).all():
+            raise FloatingPointError(f"Dirichlet draw failed for phase_variability={variability}")
+    lengths = min_frames + free * shares
+    cuts = np.floor(np.cumsum(lengths)[:-1] + 0.5).astype(int)
+    return [0] + cuts.tolist() + [num_frames]
+
+
+def phase_frame_accuracy(bounds_true, num_frames: int, bounds_pred=None, clip_frames: int = 8) -> np.ndarray:
+    """Per video, the share of the ``clip_frames`` test-time frames that a predicted segmentation
+    puts in their ground-truth phase.
+
+    Args:
+        bounds_true: int ``[V, L+1]`` ground-truth bounds in video frames (``phase_bounds`` of
+            ``anatomy.json``).
+        num_frames: frames of each video (``num_frames`` of ``anatomy.json``).
+        bounds_pred: int ``[V, L+1]`` or ``[L+1]`` bounds over the ``clip_frames`` sampled frames;
+            default: uniform thirds (:func:`lga.anatomy.visual.uniform_segment`, "HARD").
+        clip_frames: T, frames sampled by :func:`lga.data.sampling.sample_indices` in ``test`` mode.
+
+    Returns float ``[V]`` in [0, 1].
+    """
+    import torch
+
+    from ..anatomy.visual import bounds_for_sampled_frames, phase_accuracy, uniform_segment
+
+    gt_video = torch.as_tensor(np.asarray(bounds_true, dtype=np.int64))
+    if gt_video.ndim != 2:
+        raise ValueError(f"bounds_true must be [V, L+1], got shape {tuple(gt_video.shape)}")
+    V, L = gt_video.shape[0], gt_video.shape[1] - 1
+    idx = torch.as_tensor(sample_indices(num_frames, clip_frames, "test"))
+    gt = bounds_for_sampled_frames(idx, gt_video)
+    if bounds_pred is None:
+        pred = uniform_segment(V, clip_frames, L)
+    else:
+        pred = torch.as_tensor(np.asarray(bounds_pred, dtype=np.int64))
+        pred = pred.expand(V, L + 1) if pred.ndim == 1 else pred
+    return phase_accuracy(pred, gt, clip_frames, reduction="none").numpy()
+
+
+# ----------------------------------------------------------------------------- one video
 def sample_look(rng: np.random.Generator, cfg: AtomicActionsConfig, cls: ActionClass) -> Look:
     """Draw the nuisances of one video."""
     bg = tuple(float(v) for v in rng.uniform(20, 90, 3))
@@ -246,45 +475,125 @@ def sample_look(rng: np.random.Generator, cfg: AtomicActionsConfig, cls: ActionC
                 noise=float(rng.uniform(0, cfg.max_noise)))
 
 
+def distractor_tracks(rng: np.random.Generator, cfg: AtomicActionsConfig, look: Look) -> tuple:
+    """v2: the path of every distractor of ``look``, float ``[F, 4]`` (x, y, angle, scale) each.
+
+    With probability ``cfg.distractor_motion`` a distractor performs 2 or 3 object motions
+    (:data:`lga.data.scene.OBJECT_MOTIONS`) in phases of its own (``phase_variability`` 0.5), at a
+    smaller amplitude than the action; otherwise it drifts in a straight line as in v1.
+    """
+    F = cfg.frames_per_video
+    t = np.arange(F)
+    tracks = []
+    for shape, x, y, r, col, vx, vy in look.distractors:
+        if rng.uniform() < cfg.distractor_motion:
+            n = int(rng.integers(2, 4))
+            motions = [OBJECT_MOTIONS[rng.integers(len(OBJECT_MOTIONS))]]
+            while len(motions) < n:
+                m = OBJECT_MOTIONS[rng.integers(len(OBJECT_MOTIONS))]
+                if m != motions[-1]:
+                    motions.append(m)
+            bounds = variable_phase_bounds(rng, F, n, 0.5, 1)
+            own = replace(look, obj_size=r, amplitude=float(rng.uniform(0.1, 0.2)))
+            tracks.append(object_track(motions, bounds, own, rng))
+        else:
+            tracks.append(np.stack([x + vx * t, y + vy * t, np.zeros(F), np.ones(F)], axis=1))
+    return tuple(tracks)
+
+
+def _video_rng(cls: ActionClass, cfg: AtomicActionsConfig, video_index: int) -> np.random.Generator:
+    if cfg.version == "1.0":
+        return np.random.default_rng([cfg.seed, 2, _stable_hash(cls.name), video_index])
+    return np.random.default_rng([cfg.seed, 2, _seed_of(_class_key(cls)), video_index])
+
+
+def _draw_bounds(rng: np.random.Generator, cfg: AtomicActionsConfig) -> list[int]:
+    if cfg.version == "1.0":
+        return phase_bounds(rng, cfg.frames_per_video, cfg.num_phases, cfg.min_phase_share)
+    return variable_phase_bounds(rng, cfg.frames_per_video, cfg.num_phases, cfg.phase_variability,
+                                 min_phase_frames(cfg))
+
+
+def video_phase_bounds(cfg: AtomicActionsConfig, classes: list[ActionClass] | None = None) -> dict:
+    """The phase bounds of every video of the dataset ``cfg`` makes, without rendering anything
+    (they are the first draw of each video's random stream): ``{"class_dir/video_id": [0, ..., F]}``.
+    Cheap enough to sweep a knob: e.g. ``phase_frame_accuracy`` against ``phase_variability``."""
+    classes = design_classes(cfg) if classes is None else classes
+    return {f"{c.class_dir}/{c.class_dir}_{v:03d}": _draw_bounds(_video_rng(c, cfg, v), cfg)
+            for c in classes for v in range(cfg.videos_per_class)}
+
+
 def render_video(cls: ActionClass, cfg: AtomicActionsConfig, video_index: int):
     """Render one video of ``cls``. Returns (uint8 frames ``[T, S, S, 3]``, phase bounds ``[L+1]``)."""
-    rng = np.random.default_rng([cfg.seed, 2, _stable_hash(cls.name), video_index])
-    bounds = phase_bounds(rng, cfg.frames_per_video, cfg.num_phases, cfg.min_phase_share)
+    rng = _video_rng(cls, cfg, video_index)
+    bounds = _draw_bounds(rng, cfg)
     look = sample_look(rng, cfg, cls)
+    if cfg.version != "1.0":
+        look = replace(look, distractor_tracks=distractor_tracks(rng, cfg, look))
+    if cfg.version != "1.0" and cfg.grip_cues:
+        look = replace(look, grips=MOTION_GRIPS)
     look, origin = fit_origin(cls.subject, list(cls.motions), bounds, look, rng)
     states = simulate(cls.subject, list(cls.motions), bounds, look, origin)
     background = render_background(cfg.size, look)
-    frames = np.stack([render_frame(cfg.size, cls.subject, cls.object, st, look, t, rng, background)
+    blur = 0 if cfg.version == "1.0" else cfg.motion_blur
+    frames = np.stack([render_frame(cfg.size, cls.subject, cls.object, st, look, t, rng, background,
+                                    trail=tuple(states[max(0, t - blur):t][::-1]))
                        for t, st in enumerate(states)])
     return frames, bounds
 
 
 def _stable_hash(text: str) -> int:
-    """A hash of ``text`` that, unlike ``hash()``, is the same in every process."""
+    """v1: a hash of ``text`` that, unlike ``hash()``, is the same in every process (first 16 bytes)."""
     return int.from_bytes(text.encode("utf-8")[:16].ljust(16, b"\0"), "little") % (2**63)
+
+
+def _file_record(path: Path) -> dict:
+    data = path.read_bytes()
+    return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
 
 def _video_job(args):
     cls, cfg, v, root = args
     video_id = f"{cls.class_dir}_{v:03d}"
     frames, bounds = render_video(cls, cfg, v)
-    write_video(Path(root) / "videos" / cls.class_dir / f"{video_id}.mp4", frames, fps=cfg.fps)
-    return f"{cls.class_dir}/{video_id}", bounds
+    path = write_video(Path(root) / "videos" / cls.class_dir / f"{video_id}.mp4", frames, fps=cfg.fps)
+    return f"{cls.class_dir}/{video_id}", bounds, _file_record(path)
+
+
+def _worker_init(parent: int) -> None:
+    """Runs in every generator worker: exit as soon as the parent is gone (killed, even by SIGKILL,
+    which gives it no chance to stop its pool), instead of rendering on as an orphan."""
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 # ----------------------------------------------------------------------------- anatomy
-def anatomy_dict(classes: list[ActionClass], videos: dict, cfg: AtomicActionsConfig) -> dict:
-    """The ground-truth anatomy in the ``lga-anatomy/1`` schema (see :mod:`lga.data.layout`)."""
+def anatomy_dict(classes: list[ActionClass], videos: dict, cfg: AtomicActionsConfig,
+                 wording: str | None = None) -> dict:
+    """The ground-truth anatomy in the ``lga-anatomy/1`` schema (see :mod:`lga.data.layout`), in
+    ``wording`` (v2; default ``cfg.wording``)."""
+    notes = f"generator version {cfg.version}, seed {cfg.seed}"
+    if cfg.version != "1.0":
+        wording = wording or cfg.wording
+        notes += f", wording {wording!r} ({_WORDING_NOTE[wording]}), label level {cfg.label_level!r}"
     return {
         "schema": layout.ANATOMY_SCHEMA,
         "dataset": "atomic_actions",
         "num_steps": cfg.num_phases,
         "provenance": {"method": "ground truth of the AtomicActions generator", "model": None,
-                       "prompt_version": None, "date": None, "reviewed": True,
-                       "notes": f"generator version {VERSION}, seed {cfg.seed}"},
-        "classes": {c.name: {"label": c.name, "steps": c.steps()} for c in classes},
+                       "prompt_version": None, "date": None, "reviewed": True, "notes": notes},
+        "classes": {c.name: {"label": c.label_text, "steps": c.steps(wording)} for c in classes},
         "videos": videos,
     }
+
+
+_WORDING_NOTE = {"oracle": "sentences the tiny CLIP is trained on",
+                 "heldout": "new sentences of words seen in training",
+                 "unseen": "synonyms never seen in training"}
 
 
 def noisy_anatomy(anatomy: dict, rate: float, seed: int = 0, kinds=NOISE_KINDS) -> dict:
@@ -315,9 +624,9 @@ def noisy_anatomy(anatomy: dict, rate: float, seed: int = 0, kinds=NOISE_KINDS) 
             if kind == "object":
                 old = steps[0]["object"]
                 new = "the " + [o for o in OBJECTS if f"the {o}" != old][rng.integers(len(OBJECTS) - 1)]
-                for s in steps:
+                for s in steps:     # each step's own object word (a wording may vary it per step)
+                    s["description"] = s["description"].replace(s["object"], new)
                     s["object"] = new
-                    s["description"] = s["description"].replace(old, new)
             elif kind == "order":
                 i, j = rng.choice(len(steps), size=2, replace=False)
                 steps[i], steps[j] = steps[j], steps[i]
@@ -331,53 +640,171 @@ def noisy_anatomy(anatomy: dict, rate: float, seed: int = 0, kinds=NOISE_KINDS) 
 
 
 # ----------------------------------------------------------------------------- the whole dataset
-def generate(out: str | Path, cfg: AtomicActionsConfig | None = None, progress: bool = True) -> dict:
+def generate(out: str | Path, cfg: AtomicActionsConfig | None = None, progress: bool = True, *,
+             overwrite: bool = False, anatomy_noise=()) -> dict:
     """Generate AtomicActions into ``out`` (the layout of :mod:`lga.data.layout`).
 
-    Returns a summary dict (counts and seconds). Videos are rendered in ``cfg.workers`` processes;
-    the result does not depend on the number of workers.
+    The dataset is written into ``<out>.partial`` (removed first if a killed run left it) and renamed
+    to ``out`` only when complete, with ``dataset.json`` (config, classes, manifest of every file)
+    written last; so ``out`` is either absent, the old dataset, or the complete new one. ``out`` may be
+    absent or an empty folder; a non-empty ``out`` is refused unless ``overwrite`` (and even then
+    only if it looks like a dataset: it holds ``dataset.json``, ``splits/`` or ``videos/``).
+    ``anatomy_noise``: rates; for each, ``anatomy_noise<RATE>.json`` (:func:`noisy_anatomy` of
+    ``anatomy.json``, seed ``cfg.seed``) is written too.
+
+    Videos are rendered in ``cfg.workers`` processes, which exit if this process dies; the result does
+    not depend on the number of workers. Returns a summary dict (counts and seconds).
     """
     cfg = cfg or AtomicActionsConfig()
     if len(cfg.num_classes) != 3:
         raise ValueError(f"num_classes must give (train, val, test), got {cfg.num_classes}")
     if cfg.size % 2:
         raise ValueError(f"size must be even (video encoding), got {cfg.size}")
-    min_frames = cfg.num_phases * 2
-    if cfg.frames_per_video < min_frames / cfg.min_phase_share / cfg.num_phases:
-        raise ValueError(f"frames_per_video={cfg.frames_per_video} too short for {cfg.num_phases} phases")
+    if cfg.version == "1.0":
+        if cfg.frames_per_video < cfg.num_phases * 2 / cfg.min_phase_share / cfg.num_phases:
+            raise ValueError(f"frames_per_video={cfg.frames_per_video} too short for {cfg.num_phases} phases")
+    elif cfg.frames_per_video < max(cfg.clip_frames, cfg.num_phases * min_phase_frames(cfg)):
+        raise ValueError(f"frames_per_video={cfg.frames_per_video} too short for {cfg.num_phases} phases of at "
+                         f"least {min_phase_frames(cfg)} frames (one of {cfg.clip_frames} sampled frames) each")
     t0 = time.perf_counter()
     out = Path(out)
-    classes = design_classes(cfg)
-    jobs = [(c, cfg, v, str(out)) for c in classes for v in range(cfg.videos_per_class)]
+    _check_target(out, overwrite)
+    tmp = out.with_name(out.name + ".partial")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    wording_data = None
+    if cfg.version != "1.0":
+        raw = atomic_text.wording_bytes()
+        layout.atomic_write_bytes(tmp / WORDING_COPY, raw)
+        wording_data = atomic_text.load_wording(tmp / WORDING_COPY)
+    classes = design_classes(cfg, wording_data)
+    jobs = [(c, cfg, v, str(tmp)) for c in classes for v in range(cfg.videos_per_class)]
     videos: dict = {}
+    files: dict = {}
+
+    def record(result):
+        key, bounds, rec = result
+        videos[key] = {"num_frames": cfg.frames_per_video, "phase_bounds": bounds}
+        files[f"videos/{key}.mp4"] = rec
+
     with tqdm(total=len(jobs), desc="AtomicActions videos", unit="video", disable=not progress) as bar:
         if cfg.workers > 1:
             ctx = mp.get_context("spawn" if sys.platform == "darwin" else "fork")
-            with ctx.Pool(cfg.workers) as pool:
-                for key, bounds in pool.imap(_video_job, jobs, chunksize=8):
-                    videos[key] = {"num_frames": cfg.frames_per_video, "phase_bounds": bounds}
+            with ctx.Pool(cfg.workers, initializer=_worker_init, initargs=(os.getpid(),)) as pool:
+                for result in pool.imap(_video_job, jobs, chunksize=8):
+                    record(result)
                     bar.update()
         else:
             for job in jobs:
-                key, bounds = _video_job(job)
-                videos[key] = {"num_frames": cfg.frames_per_video, "phase_bounds": bounds}
+                record(_video_job(job))
                 bar.update()
     entries = []
     for split in layout.SPLITS:
         split_classes = [c for c in classes if c.split == split]
         entries += [layout.ClassEntry(split, i, c.class_dir, c.name) for i, c in enumerate(split_classes)]
-        layout.write_split_list(out, split, [k for c in split_classes for k in
+        layout.write_split_list(tmp, split, [k for c in split_classes for k in
                                              (f"{c.class_dir}/{c.class_dir}_{v:03d}"
                                               for v in range(cfg.videos_per_class))])
-    layout.write_classes(out, entries)
-    layout.write_json(out / "anatomy.json", anatomy_dict(classes, videos, cfg))
-    meta = {"name": "atomic_actions", "version": VERSION, "created_by": "lga.data.atomic_actions",
-            "config": {k: v for k, v in asdict(cfg).items() if k != "workers"},
+    layout.write_classes(tmp, entries)
+    anatomy = anatomy_dict(classes, videos, cfg)
+    layout.write_json(tmp / "anatomy.json", anatomy)
+    if cfg.version != "1.0":
+        for w in WORDINGS:
+            layout.write_json(tmp / f"anatomy_{w}.json", anatomy_dict(classes, videos, cfg, w))
+    for rate in anatomy_noise:
+        layout.write_json(tmp / f"anatomy_noise{rate:.2f}.json", noisy_anatomy(anatomy, rate, cfg.seed))
+    for path in sorted(tmp.rglob("*")):
+        rel = path.relative_to(tmp).as_posix()
+        if path.is_file() and rel not in files:
+            files[rel] = _file_record(path)
+    test_dirs = {c.class_dir for c in classes if c.split == "test"}
+    test_bounds = [v["phase_bounds"] for k, v in videos.items() if k.split("/")[0] in test_dirs]
+    clip = cfg.clip_frames
+    meta = {"name": "atomic_actions", "version": cfg.version, "created_by": "lga.data.atomic_actions",
+            "config": cfg.recorded(),
             "num_classes": len(classes),
             "splits": {s: sum(c.split == s for c in classes) for s in layout.SPLITS},
-            "classes": [asdict(c) for c in classes]}
-    layout.write_json(out / "dataset.json", meta)
+            "stats": {f"uniform_thirds_phase_accuracy_{clip}_frames": {
+                "all": float(phase_frame_accuracy([v["phase_bounds"] for v in videos.values()],
+                                                  cfg.frames_per_video, clip_frames=clip).mean()),
+                "test": float(phase_frame_accuracy(test_bounds, cfg.frames_per_video,
+                                                   clip_frames=clip).mean()) if test_bounds else None}},
+            "classes": [asdict(c) for c in classes],
+            "files": {k: files[k] for k in sorted(files)}}
+    layout.write_json(tmp / "dataset.json", meta)        # last: the folder is complete from here on
+    _swap_in(tmp, out)
     return {"classes": len(classes), "videos": len(jobs), "seconds": time.perf_counter() - t0}
+
+
+def _looks_like_dataset(folder: Path) -> bool:
+    return any((folder / n).exists() for n in ("dataset.json", "splits", "videos"))
+
+
+def _check_target(out: Path, overwrite: bool) -> None:
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise FileExistsError(f"{out} exists and is not a folder")
+    if not any(out.iterdir()):
+        return
+    if not overwrite:
+        raise FileExistsError(f"{out} is not empty: choose another folder, or pass overwrite=True "
+                              "(--overwrite) to replace the dataset there")
+    if not _looks_like_dataset(out):
+        raise FileExistsError(f"{out} is not empty and does not look like a dataset (no dataset.json, "
+                              "splits/ or videos/): not replacing it; remove it yourself or choose another folder")
+
+
+def _swap_in(tmp: Path, out: Path) -> None:
+    """Rename the finished ``tmp`` to ``out``, replacing whatever is there."""
+    if out.exists():
+        old = out.with_name(out.name + ".old")
+        if old.exists():
+            shutil.rmtree(old)
+        out.rename(old)
+        tmp.rename(out)
+        shutil.rmtree(old)
+    else:
+        tmp.rename(out)
+
+
+def verify(root: str | Path, deep: bool = False) -> list[str]:
+    """What is wrong with the dataset at ``root``, checked against the manifest of its
+    ``dataset.json``: a missing file, a file of another size (a video of another frame count or frame
+    size), an extra video, or (small files always; videos with ``deep=True``) other content by
+    sha256. Returns the problems (empty: complete). Cheap without ``deep``: a ``stat`` per video."""
+    root = Path(root)
+    meta_path = root / "dataset.json"
+    try:
+        with open(meta_path, encoding="utf-8") as f:
+            meta = json.load(f)
+    except (OSError, json.JSONDecodeError) as e:
+        return [f"{meta_path}: cannot be read ({type(e).__name__})"]
+    if meta.get("name") != "atomic_actions":
+        return [f"{meta_path}: not an AtomicActions dataset (name={meta.get('name')!r})"]
+    files = meta.get("files")
+    if not isinstance(files, dict):
+        return [f"{meta_path}: no file manifest (made by an older generator)"]
+    problems = []
+    for rel, rec in files.items():
+        path = root / rel
+        try:
+            size = path.stat().st_size
+        except OSError:
+            problems.append(f"{path}: missing")
+            continue
+        if size != rec.get("bytes"):
+            problems.append(f"{path}: {size} bytes, the manifest says {rec.get('bytes')}")
+        elif (deep or not rel.startswith("videos/")) and _file_record(path)["sha256"] != rec.get("sha256"):
+            problems.append(f"{path}: content differs from the manifest (sha256)")
+    for folder in ("videos", "frames"):
+        for dirpath, _, names in os.walk(root / folder):
+            for n in names:
+                rel = Path(dirpath, n).relative_to(root).as_posix()
+                if rel not in files:
+                    problems.append(f"{root / rel}: not in the manifest")
+    return problems
 
 
 def get_atomic_actions(root: str | Path | None = None, cfg: AtomicActionsConfig | None = None,
@@ -385,48 +812,34 @@ def get_atomic_actions(root: str | Path | None = None, cfg: AtomicActionsConfig 
     """The folder of an AtomicActions dataset made with ``cfg``: reused if already there, else generated.
 
     ``root`` defaults to ``<data_dir>/atomic_actions-seed<seed>`` (see :func:`lga.config.data_dir`).
-    A folder whose ``dataset.json`` records another generator version or config, or that misses a
-    video, is regenerated, so a chapter never runs on stale data.
+    A folder whose ``dataset.json`` records another generator version or config, or that fails
+    :func:`verify` (a missing, extra or resized file), is regenerated, so a chapter never runs on
+    stale data.
     """
-    import json
-    import shutil
-
     from ..config import data_dir
 
     cfg = cfg or AtomicActionsConfig()
     root = Path(root) if root is not None else data_dir() / f"atomic_actions-seed{cfg.seed}"
-    wanted = {k: v for k, v in json.loads(json.dumps(asdict(cfg))).items() if k != "workers"}
     meta_path = root / "dataset.json"
     if meta_path.is_file():
-        with open(meta_path, encoding="utf-8") as f:
-            meta = json.load(f)
-        if meta.get("version") == VERSION and meta.get("config") == wanted and _is_complete(root):
+        try:
+            with open(meta_path, encoding="utf-8") as f:
+                meta = json.load(f)
+        except (OSError, json.JSONDecodeError):
+            meta = {}
+        if meta.get("version") == cfg.version and meta.get("config") == cfg.recorded() and _is_complete(root):
             return root
-    tmp = root.with_name(root.name + ".partial")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    generate(tmp, cfg, progress=progress)
-    if root.exists():
-        shutil.rmtree(root)
-    tmp.rename(root)
+    generate(root, cfg, progress=progress, overwrite=True)
     return root
 
 
 def _is_complete(root: Path) -> bool:
-    """Every split list and every video it names is present."""
-    try:
-        for split in layout.SPLITS:
-            for entry in layout.read_split_list(root, split):
-                layout.find_video(root, entry)
-    except FileNotFoundError:
-        return False
-    return True
+    """The dataset at ``root`` matches its manifest (see :func:`verify`)."""
+    return not verify(root)
 
 
 def load_classes(root: str | Path) -> list[ActionClass]:
     """The :class:`ActionClass` list of a generated dataset (from its ``dataset.json``)."""
-    import json
-
     path = Path(root) / "dataset.json"
     with open(path, encoding="utf-8") as f:
         meta = json.load(f)
@@ -435,25 +848,75 @@ def load_classes(root: str | Path) -> list[ActionClass]:
     return [ActionClass(**dict(c, motions=tuple(c["motions"]))) for c in meta["classes"]]
 
 
+def load_wording(root: str | Path) -> dict:
+    """The wording data a v2 dataset was made with (its ``wording.json``)."""
+    path = Path(root) / WORDING_COPY
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing (a v1 dataset has no wording data)")
+    return atomic_text.load_wording(path)
+
+
+def relabel_anatomy(anatomy: dict, root: str | Path, level: str) -> dict:
+    """A copy of ``anatomy`` whose class labels are those of ``level`` (:data:`LABEL_LEVELS`) for the
+    v2 dataset at ``root``: the label-only baseline against label informativeness, same videos."""
+    classes = load_classes(root)
+    labels = dict(zip((c.name for c in classes), labels_at(classes, level, load_wording(root))))
+    out = dict(anatomy, classes={n: dict(e, label=labels[n]) for n, e in anatomy["classes"].items()})
+    out["provenance"] = dict(anatomy["provenance"], label_level=level)
+    return out
+
+
+def _float01(text: str) -> float:
+    v = float(text)
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
+    return v
+
+
 def main(argv=None) -> int:
-    """``python data_scripts/make_atomic_actions.py --out DIR [...]``"""
+    """``python data_scripts/make_atomic_actions.py --out DIR [...]`` (``--help`` lists every knob)."""
+    d = AtomicActionsConfig
     p = argparse.ArgumentParser(description="Generate the AtomicActions few-shot benchmark.")
-    p.add_argument("--out", required=True, help="output folder (created)")
-    p.add_argument("--videos-per-class", type=int, default=AtomicActionsConfig.videos_per_class)
-    p.add_argument("--frames", type=int, default=AtomicActionsConfig.frames_per_video,
-                   help="frames per video")
-    p.add_argument("--size", type=int, default=AtomicActionsConfig.size, help="frame side in pixels")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--out", required=True, help="output folder (must be absent or empty, or see --overwrite)")
+    p.add_argument("--overwrite", action="store_true", help="replace the dataset in a non-empty --out")
+    p.add_argument("--version", default=d.version, choices=VERSIONS, help="generator version (1.0: v1 exactly)")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--videos-per-class", type=int, default=d.videos_per_class)
+    p.add_argument("--frames", type=int, default=d.frames_per_video, help="frames per video")
+    p.add_argument("--clip-frames", type=int, default=d.clip_frames,
+                   help="frames a model samples per clip; the shortest phase is one of them (v2)")
+    p.add_argument("--size", type=int, default=d.size, help="frame side in pixels")
+    p.add_argument("--phase-variability", type=_float01, default=d.phase_variability,
+                   help="0: equal thirds ... 1: two phases of one sampled frame (v2)")
+    p.add_argument("--label-level", default=d.label_level, choices=LABEL_LEVELS, help="label informativeness (v2)")
+    p.add_argument("--wording", default=d.wording, choices=WORDINGS, help="wording of anatomy.json (v2)")
+    p.add_argument("--distractor-motion", type=_float01, default=d.distractor_motion,
+                   help="chance that a distractor moves like an atom (v2)")
+    p.add_argument("--motion-blur", type=int, default=d.motion_blur,
+                   help="faded ghosts of the last N frames behind everything that moves (v2; 0: sharp)")
+    p.add_argument("--grip-cues", default=d.grip_cues, action=argparse.BooleanOptionalAction,
+                   help="the subject holds the object from a side that depends on the motion (v2)")
+    p.add_argument("--occlusion-prob", type=_float01, default=d.occlusion_prob)
+    p.add_argument("--max-distractors", type=int, default=d.max_distractors)
+    p.add_argument("--max-clutter", type=int, default=d.max_clutter)
+    p.add_argument("--max-noise", type=float, default=d.max_noise, help="pixel noise std, 0..255 scale")
+    p.add_argument("--workers", type=int, default=d.workers)
     p.add_argument("--anatomy-noise", type=float, nargs="*", default=[],
                    help="also write anatomy_noise<RATE>.json for each rate (LLM-like mistakes)")
     a = p.parse_args(argv)
-    cfg = AtomicActionsConfig(seed=a.seed, videos_per_class=a.videos_per_class,
-                              frames_per_video=a.frames, size=a.size, workers=a.workers)
-    summary = generate(a.out, cfg)
-    anatomy = layout.read_anatomy(Path(a.out) / "anatomy.json")
-    for rate in a.anatomy_noise:
-        layout.write_json(Path(a.out) / f"anatomy_noise{rate:.2f}.json", noisy_anatomy(anatomy, rate, a.seed))
+    try:
+        cfg = AtomicActionsConfig(seed=a.seed, version=a.version, videos_per_class=a.videos_per_class,
+                                  frames_per_video=a.frames, size=a.size, workers=a.workers,
+                                  clip_frames=a.clip_frames, phase_variability=a.phase_variability,
+                                  label_level=a.label_level, wording=a.wording,
+                                  distractor_motion=a.distractor_motion, motion_blur=a.motion_blur,
+                                  grip_cues=a.grip_cues,
+                                  occlusion_prob=a.occlusion_prob,
+                                  max_distractors=a.max_distractors, max_clutter=a.max_clutter,
+                                  max_noise=a.max_noise)
+        summary = generate(a.out, cfg, overwrite=a.overwrite, anatomy_noise=a.anatomy_noise)
+    except (ValueError, FileExistsError) as e:
+        p.error(str(e))
     print(f"wrote {summary['classes']} classes, {summary['videos']} videos to {a.out} "
           f"in {summary['seconds']:.1f} s")
     return 0
@@ -464,9 +927,9 @@ class PhasePairs:
     """(frame, text) pairs for training and probing a CLIP on AtomicActions (book chapter 3).
 
     ``pairs[i]`` is ``(frame uint8 [H, W, 3], text)``. Built by :func:`phase_pairs`; every frame comes
-    from inside one ground-truth phase of one video and is paired with that phase's ground-truth
-    description (``kind == "phase"``), or, optionally, from anywhere in the video and paired with the
-    class label prompt (``kind == "label"``).
+    from inside one ground-truth phase of one video and is paired with a description of that phase
+    (``kind == "phase"``), or, optionally, from anywhere in the video and paired with the class label
+    prompt (``kind == "label"``).
 
     Attributes (one entry per pair): ``frames`` uint8 ``[P, H, W, 3]``, ``texts``, ``keys``
     (``class_dir/video_id``), ``class_names``, ``phases`` (phase index, -1 for label pairs),
@@ -515,26 +978,40 @@ def _frames_inside(rng: np.random.Generator, lo: int, hi: int, count: int, margi
 def phase_pairs(root: str | Path, split: str = "train", frames_per_phase: int = 2, seed: int = 0, *,
                 label_frames: int = 0, label_template: str = "{label}", margin: int = 1,
                 max_videos_per_class: int | None = None, anatomy: dict | None = None,
-                progress: bool = False) -> PhasePairs:
+                wording: str = "anatomy", progress: bool = False) -> PhasePairs:
     """The (frame, phase description) pairs of one split of an AtomicActions dataset.
 
     For every video of ``split`` (all of them, or the first ``max_videos_per_class`` per class), and
     every ground-truth phase ``[b_i, b_{i+1})`` of it (``phase_bounds`` in ``anatomy.json``),
     ``frames_per_phase`` distinct frames are drawn at random from inside the phase, keeping ``margin``
     frames away from each phase boundary (where the motion is changing and the frame is ambiguous;
-    the margin is dropped for phases too short to afford it). Each frame is paired with the
-    description of that phase's step of the class anatomy (``anatomy`` overrides the file's, e.g.
-    a :func:`noisy_anatomy`). With ``label_frames > 0``, that many frames per video, drawn from the
-    whole video, are also paired with ``label_template.format(label=...)`` (whole-video label pairs).
+    the margin is dropped for phases too short to afford it). Each frame is paired with a description
+    of that phase's step:
+
+    - ``wording="anatomy"``: the step's description in the class anatomy (``anatomy.json``, or
+      ``anatomy`` if given, e.g. a :func:`noisy_anatomy`);
+    - ``wording="train"`` (v2 datasets): one of the *training* sentences of the step's atom
+      (:func:`lga.data.atomic_text.sentences`, list ``"train"``), drawn at random for every frame;
+      the oracle anatomy's sentence is one of them, the held-out and unseen ones never are.
+
+    With ``label_frames > 0``, that many frames per video, drawn from the whole video, are also paired
+    with ``label_template.format(label=...)`` (whole-video label pairs; the label of ``anatomy`` or of
+    ``anatomy.json``).
 
     Videos are decoded once each with :func:`lga.data.video.read_video` (every frame, so the indices
-    of ``phase_bounds`` are the decoded frames). Which frames are drawn depends on ``seed`` only.
+    of ``phase_bounds`` are the decoded frames). Which frames and sentences are drawn depends on
+    ``seed`` only.
     """
     from .video import read_video
 
+    if wording not in ("anatomy", "train"):
+        raise ValueError(f"phase_pairs: wording must be 'anatomy' or 'train', got {wording!r}")
     root = Path(root)
     data = layout.read_anatomy(root / "anatomy.json")
     classes = (anatomy or data)["classes"]
+    if wording == "train":
+        words = load_wording(root)
+        atoms = {c.name: c.atoms() for c in load_classes(root)}
     videos = data.get("videos") or {}
     by_dir = {c.class_dir: c for c in layout.read_classes(root) if c.split == split}
     keys = layout.read_split_list(root, split)
@@ -556,9 +1033,11 @@ def phase_pairs(root: str | Path, split: str = "train", frames_per_phase: int = 
         clip = read_video(layout.find_video(root, key), num_frames=int(videos[key]["num_frames"]))
         rng = np.random.default_rng([seed, 4, v])
         for i, step in enumerate(steps):
+            options = (atomic_text.sentences(words, atoms[entry.class_name][i], "train")
+                       if wording == "train" else None)
             for t in _frames_inside(rng, bounds[i], bounds[i + 1], frames_per_phase, margin):
                 frames.append(clip[t])
-                texts.append(step["description"])
+                texts.append(step["description"] if options is None else options[rng.integers(len(options))])
                 out_keys.append(key), names.append(entry.class_name), phases.append(i)
                 fidx.append(t), kinds.append("phase")
         if label_frames > 0:

@@ -2,11 +2,13 @@
 
 Works for every dataset in the layout of :mod:`lga.data.layout` (AtomicActions and the real
 benchmarks). Bad videos never stop a long run: :func:`load_clips` skips them and lists each one,
-with the reason, in a :class:`LoadReport`.
+with the reason, in a :class:`LoadReport`. A folder without ``dataset.json`` (which preparers write
+last) is refused: its preparation was interrupted or is still running.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +31,29 @@ class VideoItem:
     class_name: str
 
 
+def read_dataset_meta(root: str | os.PathLike) -> dict:
+    """The ``dataset.json`` of a complete dataset folder.
+
+    Raises:
+        FileNotFoundError: there is none (the folder is incomplete: a preparation was interrupted, or
+            is still running), with what to do.
+        ValueError: it is not a JSON object.
+    """
+    path = Path(root) / "dataset.json"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{root} is not a complete dataset: it has no dataset.json, which `lga prepare` and "
+            "make_atomic_actions write last. Its preparation was interrupted (or is still running): run "
+            "the same command again to complete it (it keeps what is done), or prepare it afresh.")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not valid JSON ({e}); prepare the dataset again") from e
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(meta).__name__}; prepare the dataset again")
+    return meta
+
+
 class VideoDataset:
     """The videos of one split of a prepared dataset.
 
@@ -41,10 +66,15 @@ class VideoDataset:
     ``dataset[i]`` returns ``(frames uint8 [T, H, W, 3], label)`` in test mode;
     ``dataset.get(i, rng)`` samples train-mode frames from a numpy Generator.
     Videos whose files are missing are skipped at construction and listed in ``self.missing``.
+    ``self.meta`` is the folder's ``dataset.json``.
+
+    Raises:
+        FileNotFoundError: ``root`` has no ``dataset.json``: it is not a complete dataset.
     """
 
     def __init__(self, root: str | os.PathLike, split: str, num_frames: int = 8, mode: str = "test"):
         self.root, self.split, self.num_frames, self.mode = Path(root), split, num_frames, mode
+        self.meta = read_dataset_meta(self.root)
         classes = [c for c in layout.read_classes(self.root) if c.split == split]
         by_dir = {c.class_dir: c for c in classes}
         self.class_names = [c.class_name for c in sorted(classes, key=lambda c: c.label_index)]

@@ -15,6 +15,8 @@ one reader, one sampler and one command line serve all of them::
 
 ``class_dir`` is a file-system-safe folder name; ``class_name`` is the human label (the one fed to a
 text encoder). ``label_index`` numbers the classes of one split from 0 in ``classes.tsv`` order.
+``dataset.json`` is written last, atomically, and removed before a preparer changes the folder: it
+marks a complete folder, and :class:`lga.data.dataset.VideoDataset` refuses a folder without it.
 
 Anatomy JSON (schema ``lga-anatomy/1``), shared by the ground truth of AtomicActions and the LLM
 anatomy shipped for the real benchmarks (``lga/anatomy/data/<dataset>.json``)::

@@ -13,18 +13,28 @@ SSv2-Full:
    to before cropping 224; aspect kept, sizes even), optionally resample it to ``fps`` or cap it at
    ``max_frames`` (evenly spaced over the whole video), and write ``videos/<class_dir>/<id>.mp4``
    with :func:`lga.data.video.write_video` (atomic);
-5. write ``splits/{train,val,test}.txt``, ``classes.tsv`` and ``dataset.json``.
+5. write ``splits/{train,val,test}.txt``, ``classes.tsv`` and, last, ``dataset.json``.
 
-Videos are converted by ``workers`` processes. Each video has a time limit; a video whose decoder
-hangs or crashes its process is reported as corrupt and its worker replaced, so one bad file never
-stops or hangs a run. A corrupt, truncated, empty or too-short video (fewer than ``min_frames``
-frames) is reported and left out of the split lists. A rerun skips every video whose output file
-exists (outputs are written atomically, so an existing file is complete).
+Videos are converted by ``workers`` processes, which end when the preparing process ends (even
+killed). Each video has a time limit; a video whose decoder hangs or crashes its process is reported
+as corrupt and its worker replaced, so one bad file never stops or hangs a run. A corrupt, truncated,
+empty or too-short video (fewer than ``min_frames`` frames) is reported and left out of the split
+lists. A video that cannot be *written* (a full disk, a folder without write permission) is not the
+video's fault: the run stops with a :class:`PrepareError` that says so, keeping the videos done.
+
+``dataset.json`` is the mark of a complete folder: it is removed before anything in the folder
+changes and written last (atomically), with the settings the videos were made with; readers
+(:class:`lga.data.dataset.VideoDataset`) refuse a folder without it. A rerun skips every video whose
+output file exists (outputs are written atomically, so an existing file is complete), provided the
+folder's videos were made with the same settings (recorded in ``.lga-prepare.json`` while a run is
+under way, in ``dataset.json`` once it is done); with other settings it is refused, unless
+``overwrite``, which deletes the folder's videos and prepares them again.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import multiprocessing as mp
 import multiprocessing.connection
@@ -33,6 +43,7 @@ import re
 import shutil
 import signal
 import sys
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -45,13 +56,14 @@ import numpy as np
 from .. import __version__
 from . import splits as S
 from .layout import SPLITS, VIDEO_EXTENSIONS, ClassEntry, write_classes, write_json, write_split_list
-from .prepare_archives import (SSV2_PART, ArchiveError, archive_kind, extract_archive, extract_tar_parts,
-                               is_ssv2_part)
-from .video import VideoError, write_video
+from .prepare_archives import (DISK_FULL, SSV2_PART, ArchiveError, ArchiveLimits, archive_kind,
+                               extract_archive, extract_tar_parts, is_ssv2_part)
+from .video import VideoError, check_frame_size, write_video
 
 log = logging.getLogger("lga.prepare")
 
 EXTRACT_DIRNAME = ".lga-extract"
+SETTINGS_FILE = ".lga-prepare.json"
 DEFAULT_TIMEOUT = 300.0
 
 #: per dataset: display name, split origin, and what a user downloads by hand
@@ -85,6 +97,11 @@ DATASETS: dict[str, dict] = {
                     "from it",
     },
 }
+
+
+class PrepareError(RuntimeError):
+    """A preparation that cannot go on: the output folder holds videos made with other settings, or
+    cannot be written (a full disk). The message says what to do."""
 
 
 class MissingVideosError(RuntimeError):
@@ -139,6 +156,7 @@ def convert_video(src: str | os.PathLike, dst: str | os.PathLike, short_side: in
                 raise VideoError(src, "has no video stream")
             stream = container.streams.video[0]
             stream.thread_count = 1  # one process per core already
+            check_frame_size(src, stream.codec_context.width, stream.codec_context.height)
             rate = float(stream.average_rate or stream.guessed_rate or 25)
             if clip is not None:
                 duration = container.duration / 1e6 if container.duration else None
@@ -163,7 +181,7 @@ def convert_video(src: str | os.PathLike, dst: str | os.PathLike, short_side: in
                 if size is None:
                     size = output_size(frame.width, frame.height, short_side)
                 frames.append(frame.to_ndarray(width=size[0], height=size[1], format="rgb24",
-                                               interpolation="AREA"))
+                                               interpolation="AREA", threads=1))  # same on any machine
     except VideoError:
         raise
     except Exception as e:  # PyAV raises many kinds of errors on broken files
@@ -184,7 +202,30 @@ def convert_video(src: str | os.PathLike, dst: str | os.PathLike, short_side: in
 # Worker processes with a time limit per task
 # ---------------------------------------------------------------------------------------------
 
-def _worker_main(conn, fn):
+def die_with_parent(parent: int) -> None:
+    """End this process when ``parent`` ends, even by SIGKILL: through ``prctl(PR_SET_PDEATHSIG)`` on
+    Linux, else through a thread that watches the parent id."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            if ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0) == 0:  # PR_SET_PDEATHSIG
+                if os.getppid() != parent:  # the parent was gone before prctl
+                    os._exit(1)
+                return
+        except (OSError, AttributeError):
+            pass
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _worker_main(conn, fn, parent: int):
+    die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and ends us
     while True:
         try:
@@ -198,6 +239,8 @@ def _worker_main(conn, fn):
             result = (i, True, fn(*args, **kwargs))
         except VideoError as e:
             result = (i, False, e.reason)
+        except OSError as e:  # writing failed: the parent stops the run
+            result = (i, None, (e.errno, e.strerror or str(e), e.filename))
         except Exception as e:
             result = (i, False, f"{type(e).__name__}: {e}")
         try:
@@ -209,7 +252,7 @@ def _worker_main(conn, fn):
 class _Worker:
     def __init__(self, ctx, fn):
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker_main, args=(child, fn), daemon=True)
+        self.proc = ctx.Process(target=_worker_main, args=(child, fn, os.getpid()), daemon=True)
         self.proc.start()
         child.close()
         self.task: int | None = None
@@ -236,7 +279,10 @@ def run_parallel(fn: Callable, tasks: Sequence[tuple[tuple, dict]], workers: int
 
     Yields ``(task_index, ok, result_or_reason)`` as tasks finish. A task that raises gives
     ``ok=False`` and the error; one that runs past ``timeout`` seconds, or kills its process (a
-    decoder crash), gives ``ok=False`` with that reason, and its worker is replaced.
+    decoder crash), gives ``ok=False`` with that reason, and its worker is replaced. A task that
+    raises ``OSError`` (a full disk: the fault of no single task) stops every worker, and the error
+    is raised here. Workers end with this process, even if it is killed (they are started from the
+    calling thread, which must live as long as the iteration).
     ``workers=0`` runs the tasks here, one by one, without a time limit (for debugging).
     """
     if workers <= 0:
@@ -245,6 +291,8 @@ def run_parallel(fn: Callable, tasks: Sequence[tuple[tuple, dict]], workers: int
                 yield i, True, fn(*args, **kwargs)
             except VideoError as e:
                 yield i, False, e.reason
+            except OSError:
+                raise
             except Exception as e:
                 yield i, False, f"{type(e).__name__}: {e}"
         return
@@ -270,11 +318,14 @@ def run_parallel(fn: Callable, tasks: Sequence[tuple[tuple, dict]], workers: int
                 if w.conn.poll():
                     try:
                         i, ok, res = w.conn.recv()
-                        w.task = None
-                        yield i, ok, res
-                        continue
                     except (EOFError, OSError):
                         reason = f"the worker process died (exit code {w.proc.exitcode})"
+                    else:
+                        w.task = None
+                        if ok is None:  # the task could not write: stop everything
+                            raise OSError(*res) if res[0] is not None else OSError(res[1])
+                        yield i, ok, res
+                        continue
                 if reason is None and not w.proc.is_alive():
                     reason = f"the worker process died (exit code {w.proc.exitcode}); the decoder may have crashed"
                 if reason is None and timeout is not None and time.monotonic() - w.started > timeout:
@@ -324,12 +375,14 @@ def _is_under(path: Path, roots: list[Path]) -> bool:
 
 def gather_sources(dataset: str, raw: Sequence[str | os.PathLike], work: Path, wanted: set[str],
                    exclude: Sequence[Path] = (), archive_backend: str = "auto",
-                   ) -> dict[str, list[Path]]:
+                   limits: ArchiveLimits | None = None) -> dict[str, list[Path]]:
     """Find (extracting where needed) the raw video files whose key is in ``wanted``.
 
-    Returns key -> candidate files. Archives nested in archives (HMDB51) are opened in turn;
-    archives are skipped once every wanted key is found.
+    Returns key -> candidate files. Archives nested in archives (HMDB51) are opened in turn, down to
+    ``limits.depth`` levels (:class:`~lga.data.prepare_archives.ArchiveLimits`; deeper is an
+    :class:`ArchiveError`); archives are skipped once every wanted key is found.
     """
+    limits = limits or ArchiveLimits()
     found: dict[str, list[Path]] = {}
     skip = [Path(p).resolve() for p in exclude]
 
@@ -344,11 +397,11 @@ def gather_sources(dataset: str, raw: Sequence[str | os.PathLike], work: Path, w
         k = source_key(dataset, name)
         return k is not None and k in wanted and k not in found
 
-    queue: deque[Path] = deque(Path(p) for p in raw)
+    queue: deque[tuple[Path, int, str]] = deque((Path(p), 0, "") for p in raw)  # path, depth, origin
     parts: list[Path] = []
     n_archives = 0
     while queue:
-        p = queue.popleft()
+        p, depth, origin = queue.popleft()
         if not p.exists():
             raise FileNotFoundError(f"--raw {p} does not exist")
         if p.is_dir():
@@ -363,7 +416,7 @@ def gather_sources(dataset: str, raw: Sequence[str | os.PathLike], work: Path, w
                     if is_ssv2_part(f):
                         parts.append(fp)
                     elif archive_kind(f) is not None:
-                        queue.append(fp)
+                        queue.append((fp, depth, origin))
                     else:
                         add(fp)
             continue
@@ -372,16 +425,21 @@ def gather_sources(dataset: str, raw: Sequence[str | os.PathLike], work: Path, w
         elif archive_kind(p) is not None:
             if wanted <= found.keys():
                 continue
+            if depth > limits.depth:
+                raise ArchiveError(f"{origin}: archives nested more than {limits.depth} levels deep "
+                                   f"(lga.data.prepare_archives.ArchiveLimits.depth); extract them yourself "
+                                   "if they are genuine, and pass the folder as --raw")
             n_archives += 1
             inside_work = _is_under(p, [work.resolve()])
             dest = p.with_name(p.name + ".d") if inside_work else work / f"{n_archives:03d}-{p.name}.d"
             log.info("extracting %s", p)
-            extracted = extract_archive(p, dest, want_member, backend=archive_backend)
+            extracted = extract_archive(p, dest, want_member, backend=archive_backend, limits=limits)
             for f in extracted:
                 if is_ssv2_part(f.name):
                     parts.append(f)
                 elif archive_kind(f) is not None:
-                    queue.append(f)
+                    inner = f"{origin or p}, member {f.relative_to(dest).as_posix()}"
+                    queue.append((f, depth + 1, inner))
                 else:
                     add(f)
         else:
@@ -396,7 +454,7 @@ def gather_sources(dataset: str, raw: Sequence[str | os.PathLike], work: Path, w
             for p in sorted(group, key=lambda x: x.suffix.lower() == ".zip"):
                 by_number.setdefault(SSV2_PART.match(p.name).group(1), p)
             log.info("extracting from %d archive pieces in %s", len(by_number), folder)
-            for f in extract_tar_parts(list(by_number.values()), work / "ssv2-parts.d", want_member):
+            for f in extract_tar_parts(list(by_number.values()), work / "ssv2-parts.d", want_member, limits):
                 add(f)
     return found
 
@@ -496,6 +554,92 @@ def _finished_videos(out: Path, clean_temporaries: bool = False) -> set[str]:
     return done
 
 
+def video_settings(dataset: str, split_format: str, short_side: int, fps: float | None,
+                   max_frames: int | None, min_frames: int) -> dict:
+    """What decides the content of a prepared folder's videos (recorded in ``dataset.json``)."""
+    return {"name": dataset, "split_format": split_format,
+            "video": {"short_side": short_side, "fps": fps, "max_frames": max_frames, "min_frames": min_frames,
+                      "codec": "h264", "container": "mp4"}}
+
+
+def _recorded_settings(out: Path) -> tuple[dict, Path] | None:
+    """The settings the videos in ``out`` were made with: from the record of a run under way (or
+    interrupted), else from ``dataset.json``; ``None`` if neither exists."""
+    for path in (out / SETTINGS_FILE, out / "dataset.json"):
+        if not path.is_file():
+            continue
+        try:
+            meta = json.loads(path.read_text(encoding="utf-8"))
+            return {"name": meta["name"], "split_format": meta.get("split_format", "standard"),
+                    "video": meta["video"]}, path
+        except (ValueError, KeyError, TypeError) as e:
+            raise PrepareError(f"{path} cannot be read ({type(e).__name__}: {e}), so the settings of the "
+                               f"videos in {out} are unknown: pass --overwrite (overwrite=True) to prepare "
+                               "them again, or choose a new --out") from e
+    return None
+
+
+def _check_settings(out: Path, wanted: dict, done: set[str]) -> None:
+    """Refuse to add videos made with ``wanted`` settings to videos made with others."""
+    if not done:
+        return
+    what_to_do = ("Prepare into a new folder (another --out), or pass --overwrite (overwrite=True) to "
+                  f"delete the {len(done)} videos there and prepare them again.")
+    found = _recorded_settings(out)
+    if found is None:
+        raise PrepareError(f"{out} holds {len(done)} videos but no record of the settings they were made "
+                           f"with (no {SETTINGS_FILE} or dataset.json). {what_to_do}")
+    recorded, path = found
+    keys = ("short_side", "fps", "max_frames", "min_frames")
+    diff = [f"{k}={recorded['video'].get(k)!r} (asked: {wanted['video'][k]!r})" for k in keys
+            if recorded["video"].get(k) != wanted["video"][k]]
+    diff += [f"{k}={recorded[k]!r} (asked: {wanted[k]!r})" for k in ("name", "split_format")
+             if recorded[k] != wanted[k]]
+    if diff:
+        raise PrepareError(f"{out} holds {len(done)} videos made with other settings ({path.name}: "
+                           f"{', '.join(diff)}); adding videos made otherwise would mix the two. {what_to_do}")
+
+
+#: what :func:`prepare` writes into its output folder (and ``overwrite`` deletes)
+OUTPUT_NAMES = ("dataset.json", SETTINGS_FILE, "classes.tsv", "missing.tsv", "splits", "videos")
+
+
+def _clear_output(out: Path) -> None:
+    """Delete :data:`OUTPUT_NAMES` from ``out``, if it looks like a folder :func:`prepare` made: it
+    has ``dataset.json`` or the record of a run, or its ``videos/`` holds nothing but class folders
+    of ``.mp4`` files. Anything else is refused (``--overwrite`` with a wrong ``--out`` must not
+    delete a stranger's files)."""
+    if not any((out / n).exists() for n in OUTPUT_NAMES):
+        return
+    ours = (out / "dataset.json").is_file() or (out / SETTINGS_FILE).is_file()
+    if not ours and (out / "videos").is_dir():
+        ours = all(d.is_dir() and all(f.is_file() and f.suffix == ".mp4" for f in d.iterdir())
+                   for d in (out / "videos").iterdir())
+    if not ours:
+        raise PrepareError(f"--overwrite: {out} does not look like a folder made by `lga prepare` (no "
+                           "dataset.json, and videos/ holds other things than class folders of .mp4 files); "
+                           "not deleting anything there. Choose another --out, or empty it yourself.")
+    for name in OUTPUT_NAMES:
+        path = out / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+
+
+def _write_error(e: OSError, out: Path, done: int) -> PrepareError:
+    """The message for an output that cannot be written: what failed, and what to do."""
+    where = f" ({e.filename})" if e.filename else ""
+    if e.errno in DISK_FULL:
+        advice = (f"The disk holding {out} is full: free some space (or choose an --out on another "
+                  "disk) and run the same command again")
+    else:
+        advice = f"Check that {out} can be written, then run the same command again"
+    return PrepareError(f"cannot write into {out}: {e.strerror or e}{where}. The preparation stopped; "
+                        f"{out} is incomplete (it has no dataset.json, so no reader uses it). {advice}: "
+                        f"the {done} videos already prepared are kept and skipped.")
+
+
 def _as_list(raw) -> list[Path]:
     if isinstance(raw, (str, os.PathLike)):
         return [Path(raw)]
@@ -507,7 +651,8 @@ def prepare(dataset: str, raw, out: str | os.PathLike, *, workers: int | None = 
             min_frames: int = 8, allow_missing: bool = False, cache_dir=None, annotations=None,
             work_dir=None, keep_extracted: bool = False, timeout: float | None = DEFAULT_TIMEOUT,
             split_format: str = "standard", progress: bool = True,
-            archive_backend: str = "auto") -> PrepareReport:
+            archive_backend: str = "auto", overwrite: bool = False,
+            archive_limits: ArchiveLimits | None = None) -> PrepareReport:
     """Prepare one benchmark from its raw download into the layout of :mod:`lga.data.layout`.
 
     Args:
@@ -525,9 +670,17 @@ def prepare(dataset: str, raw, out: str | os.PathLike, *, workers: int | None = 
         timeout: seconds allowed per video.
         split_format: ``"standard"`` or ``"clipfsar"`` (CLIP-FSAR's lists; for Kinetics-100 a
             different set of videos).
+        overwrite: delete what an earlier preparation wrote into ``out`` (:data:`OUTPUT_NAMES`) and
+            start afresh; needed when ``out`` holds videos made with other settings.
+        archive_limits: caps on what archives may extract (default ``ArchiveLimits()``).
 
     Returns:
         a :class:`PrepareReport`.
+
+    Raises:
+        PrepareError: ``out`` holds videos made with other settings, or cannot be written (a full
+            disk); the message says what to do.
+        MissingVideosError: videos of the splits are not in ``raw`` (and not ``allow_missing``).
     """
     if dataset not in DATASETS:
         raise KeyError(f"unknown dataset {dataset!r}; choose one of {tuple(DATASETS)}")
@@ -567,7 +720,11 @@ def prepare(dataset: str, raw, out: str | os.PathLike, *, workers: int | None = 
     classes_by_key = {(c.split, c.label_index): c for c in classes}
 
     # 2. what is done, what is to do
+    settings = video_settings(dataset, split_format, short_side, fps, max_frames, min_frames)
+    if overwrite and out.is_dir():
+        _clear_output(out)
     done = _finished_videos(out, clean_temporaries=True)
+    _check_settings(out, settings, done)
     todo: list[tuple[str, S.SplitEntry, str, Path]] = []
     for s in SPLITS:
         for e in entries[s]:
@@ -582,8 +739,15 @@ def prepare(dataset: str, raw, out: str | os.PathLike, *, workers: int | None = 
     found: dict[str, list[Path]] = {}
     if todo:
         wanted = {entry_key(dataset, e.video_id) for _, e, _, _ in todo}
-        found = gather_sources(dataset, raw, work, wanted, exclude=[out / "videos", work],
-                               archive_backend=archive_backend)
+        try:
+            found = gather_sources(dataset, raw, work, wanted, exclude=[out / "videos", work],
+                                   archive_backend=archive_backend, limits=archive_limits)
+        except OSError as e:
+            if e.errno not in DISK_FULL:
+                raise
+            raise PrepareError(f"cannot extract the raw videos into {work}: {e.strerror} ({e.filename}). "
+                               "Free some space, or extract elsewhere (--work-dir on another disk), and run "
+                               "the same command again: what is extracted already is kept.") from e
     tasks, task_meta = [], []
     for s, e, rel, dst in todo:
         cands = found.get(entry_key(dataset, e.video_id))
@@ -610,7 +774,12 @@ def prepare(dataset: str, raw, out: str | os.PathLike, *, workers: int | None = 
                                      "the videos that exist.", report)
         log.warning("%s\ncontinuing with the videos that exist (--allow-missing)", msg)
 
-    # 4. convert
+    # 4. convert. From here on the folder changes: it is complete again when dataset.json is back.
+    try:
+        (out / "dataset.json").unlink(missing_ok=True)
+        write_json(out / SETTINGS_FILE, settings)
+    except OSError as e:
+        raise _write_error(e, out, len(done)) from e
     if tasks:
         from tqdm.auto import tqdm
 
@@ -625,11 +794,28 @@ def prepare(dataset: str, raw, out: str | os.PathLike, *, workers: int | None = 
                     log.warning("%s: %s (left out)", src, res)
                 bar.update(1)
                 bar.set_postfix(corrupt=len(report.corrupt), refresh=False)
+        except OSError as e:
+            raise _write_error(e, out, len(done) + len(report.prepared)) from e
         finally:
             bar.close()
-        _finished_videos(out, clean_temporaries=True)  # leftovers of workers killed on time-out
+            _finished_videos(out, clean_temporaries=True)  # leftovers of killed or failed workers
+    try:
+        _write_layout(out, dataset, split_format, entries, names, name_info, classes, class_dir, settings,
+                      report)
+    except OSError as e:
+        raise _write_error(e, out, len(done) + len(report.prepared)) from e
+    (out / SETTINGS_FILE).unlink(missing_ok=True)
+    if not report.missing and (out / "missing.tsv").exists():
+        (out / "missing.tsv").unlink()
+    if not keep_extracted and work.exists():
+        shutil.rmtree(work, ignore_errors=True)
+    report.seconds = time.monotonic() - t0
+    return report
 
-    # 5. the layout files
+
+def _write_layout(out: Path, dataset: str, split_format: str, entries: dict, names: dict, name_info: dict,
+                  classes: list[ClassEntry], class_dir: dict, settings: dict, report: PrepareReport) -> None:
+    """Step 5 of :func:`prepare`: the split lists, ``classes.tsv``, and last ``dataset.json``."""
     missing = {(s, v) for s, _, v in report.missing}
     bad = {rel for rel, _, _ in report.corrupt} | {
         f"{class_dir[(s, e.label_index)]}/{e.video_id}" for s in SPLITS for e in entries[s]
@@ -653,8 +839,7 @@ def prepare(dataset: str, raw, out: str | os.PathLike, *, workers: int | None = 
         "splits": {s: {"num_classes": len(names[s]), "num_videos": report.splits[s]["videos"],
                        "num_listed": report.splits[s]["listed"]} for s in SPLITS},
         "split_files": src_files,
-        "video": {"short_side": short_side, "fps": fps, "max_frames": max_frames,
-                  "min_frames": min_frames, "codec": "h264", "container": "mp4"},
+        "video": settings["video"],
         "left_out": {
             "missing": [f"{s}/{c}/{v}" for s, c, v in sorted(report.missing)],
             "corrupt": [{"video": rel, "reason": reason} for rel, _, reason in sorted(report.corrupt)],
@@ -666,13 +851,7 @@ def prepare(dataset: str, raw, out: str | os.PathLike, *, workers: int | None = 
                       "val: recovered from the SSv2 annotations (template of each video id)",
             **{s: {"names": names[s], **name_info[s]} for s in SPLITS},
         }
-    write_json(out / "dataset.json", meta)
-    if not report.missing and (out / "missing.tsv").exists():
-        (out / "missing.tsv").unlink()
-    if not keep_extracted and work.exists():
-        shutil.rmtree(work, ignore_errors=True)
-    report.seconds = time.monotonic() - t0
-    return report
+    write_json(out / "dataset.json", meta)  # last: from here on the folder is complete
 
 
 # ---------------------------------------------------------------------------------------------
@@ -708,6 +887,9 @@ def build_parser(dataset: str | None = None) -> argparse.ArgumentParser:
                    help="standard lists (default) or CLIP-FSAR's")
     p.add_argument("--work-dir", default=None, help="where to extract archives (default: --out)")
     p.add_argument("--keep-extracted", action="store_true", help="keep the extracted raw videos")
+    p.add_argument("--overwrite", action="store_true",
+                   help="delete what an earlier preparation wrote into --out and prepare it afresh (needed "
+                   "to change --short-side, --fps, --max-frames or --min-frames of a prepared folder)")
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds allowed per video")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
@@ -716,7 +898,8 @@ def build_parser(dataset: str | None = None) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, dataset: str | None = None) -> int:
     """Command line: ``main(["hmdb51", "--raw", ..., "--out", ...])``, or with ``dataset`` fixed
     (the data_scripts) ``main(["--raw", ..., "--out", ...], dataset="hmdb51")``. Returns the exit
-    status: 0 done, 1 videos missing (without --allow-missing) or unreadable input."""
+    status: 0 done, 1 videos missing (without --allow-missing), unreadable input, an --out holding
+    videos made with other settings, or an --out that cannot be written (a full disk)."""
     args = build_parser(dataset).parse_args(argv)
     name = dataset or args.dataset
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
@@ -726,11 +909,12 @@ def main(argv: Sequence[str] | None = None, dataset: str | None = None) -> int:
                          allow_missing=args.allow_missing, cache_dir=args.cache_dir,
                          annotations=args.annotations, work_dir=args.work_dir,
                          keep_extracted=args.keep_extracted, timeout=args.timeout,
-                         split_format=args.split_format, progress=not args.no_progress)
+                         split_format=args.split_format, progress=not args.no_progress,
+                         overwrite=args.overwrite)
     except MissingVideosError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    except (ArchiveError, S.SplitFileError, FileNotFoundError, RuntimeError) as e:
+    except (PrepareError, ArchiveError, S.SplitFileError, FileNotFoundError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(report.summary())

@@ -22,6 +22,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .prepare_archives import ArchiveError, check_zip_member
 from .splits import SplitEntry
 
 log = logging.getLogger("lga.prepare")
@@ -90,9 +91,15 @@ def _load_json(src: tuple[Path, str | None]):
         if member is None:
             with open(path, encoding="utf-8") as f:
                 return json.load(f)
-        with zipfile.ZipFile(path) as z, z.open(member) as f:
-            return json.loads(f.read().decode("utf-8"))
-    except (OSError, ValueError) as e:
+        with zipfile.ZipFile(path) as z:
+            info = z.getinfo(member)
+            try:
+                check_zip_member(path, info)   # encrypted or Deflate64: say what to do
+            except ArchiveError as e:
+                raise AnnotationError(str(e)) from None
+            with z.open(info) as f:
+                return json.loads(f.read().decode("utf-8"))
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
         where = f"{path}:{member}" if member else str(path)
         raise AnnotationError(f"{where}: cannot be read as JSON ({e})") from e
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import numpy as np
 
@@ -27,6 +28,14 @@ MIRROR = {"push_left": "push_right", "push_right": "push_left", "lift": "lower",
 _REST = {"hand": (0.0, 0.30), "claw": (0.0, -0.30), "robot": (-0.30, 0.0)}
 _GRIP = {"hand": (0.0, 1.0), "claw": (0.0, -1.0), "robot": (-1.0, 0.0)}
 _APPROACH = 0.25  # share of a contact motion spent moving the subject into contact
+_D = math.sqrt(0.5)
+#: v2: the side from which the subject holds the object for each motion (unit vector from the object's
+#: centre, y down), as a hand grips an object differently to lift, lower, turn or squeeze it; so one
+#: frame shows which motion is going on. v1 grips every object from the subject's own side
+#: (``_GRIP``), pushes aside.
+MOTION_GRIPS = {"push_left": (1.0, 0.0), "push_right": (-1.0, 0.0), "lift": (0.0, 1.0), "toss": (0.0, 1.0),
+                "lower": (0.0, -1.0), "tap": (0.0, -1.0), "spin_cw": (-_D, -_D), "spin_ccw": (_D, -_D),
+                "shake": (-_D, _D), "squeeze": (_D, _D)}
 
 
 @dataclass(frozen=True)
@@ -55,6 +64,11 @@ class Look:
     distractors: list          # [(shape, x, y, r, (r,g,b), vx, vy), ...]
     occluder: tuple | None     # (x0, width, vx, (r,g,b)) vertical bar sliding sideways, or None
     noise: float               # std of Gaussian pixel noise (0..255 scale)
+    #: v2: where the subject holds the object per motion (``MOTION_GRIPS``); None: v1's grips
+    grips: dict | None = None
+    #: v2: one track per distractor, float ``[T, 4]`` (x, y, angle, scale) per frame, replacing the
+    #: straight drift ``(x + vx t, y + vy t)`` of ``distractors``; None: drift (v1)
+    distractor_tracks: tuple | None = None
 
 
 def _ease(u: float) -> float:
@@ -63,10 +77,14 @@ def _ease(u: float) -> float:
     return u * u * (3 - 2 * u)
 
 
-def contact_point(subject: str, motion: str, st: State, size: float) -> tuple[float, float]:
-    """Where the subject touches the object for ``motion`` (pushes come from the opposite side)."""
+def contact_point(subject: str, motion: str, st: State, size: float,
+                  grips: dict | None = None) -> tuple[float, float]:
+    """Where the subject touches the object for ``motion``: from ``grips[motion]`` if given (v2),
+    else from the subject's own side, pushes from the opposite side (v1)."""
     gx, gy = _GRIP[subject]
-    if motion == "push_left":
+    if grips is not None and motion in grips:
+        gx, gy = grips[motion]
+    elif motion == "push_left":
         gx, gy = 1.0, 0.0
     elif motion == "push_right":
         gx, gy = -1.0, 0.0
@@ -85,7 +103,7 @@ def step(motion: str, subject: str, start: State, u: float, look: Look) -> State
         raise ValueError(f"unknown motion {motion!r}; known: {MOTIONS}")
     a = look.amplitude
     if motion == "reach":
-        tx, ty = contact_point(subject, "reach", start, look.obj_size)
+        tx, ty = contact_point(subject, "reach", start, look.obj_size, look.grips)
         e = _ease(u)
         return replace(start, sx=start.sx + (tx - start.sx) * e, sy=start.sy + (ty - start.sy) * e)
     if motion == "withdraw":
@@ -94,7 +112,7 @@ def step(motion: str, subject: str, start: State, u: float, look: Look) -> State
         return replace(start, sx=start.sx + (tx - start.sx) * e, sy=start.sy + (ty - start.sy) * e)
     # contact motions: first move the subject into contact, then act on the object
     if u < _APPROACH:
-        tx, ty = contact_point(subject, motion, start, look.obj_size)
+        tx, ty = contact_point(subject, motion, start, look.obj_size, look.grips)
         e = _ease(u / _APPROACH)
         return replace(start, sx=start.sx + (tx - start.sx) * e, sy=start.sy + (ty - start.sy) * e)
     v = (u - _APPROACH) / (1 - _APPROACH)
@@ -119,13 +137,13 @@ def step(motion: str, subject: str, start: State, u: float, look: Look) -> State
     elif motion == "squeeze":
         sc *= 1.0 - 0.4 * e
     obj = replace(start, ox=ox, oy=oy, angle=ang, scale=sc)
-    sx, sy = contact_point(subject, motion, obj, look.obj_size)
+    sx, sy = contact_point(subject, motion, obj, look.obj_size, look.grips)
     if motion == "tap":  # the subject bounces off the object twice
-        gx, gy = _GRIP[subject]
+        gx, gy = (look.grips or {}).get(motion, _GRIP[subject])
         lift = 0.12 * abs(math.sin(2 * math.pi * v))
         sx, sy = sx + gx * lift, sy + gy * lift
     if motion == "toss":  # the object leaves the subject's grip and comes back
-        sx, sy = contact_point(subject, motion, start, look.obj_size)
+        sx, sy = contact_point(subject, motion, start, look.obj_size, look.grips)
     return replace(obj, sx=sx, sy=sy)
 
 
@@ -146,7 +164,7 @@ def simulate(subject: str, motions: list[str], bounds: list[int], look: Look,
     if motions[0] == "reach":
         sx, sy = rest_point(subject, st)
     else:
-        sx, sy = contact_point(subject, motions[0], st, look.obj_size)
+        sx, sy = contact_point(subject, motions[0], st, look.obj_size, look.grips)
     starts = [replace(st, sx=sx, sy=sy)]
     for m in motions:
         starts.append(step(m, subject, starts[-1], 1.0, look))
@@ -155,6 +173,20 @@ def simulate(subject: str, motions: list[str], bounds: list[int], look: Look,
         p, u = phase_of(f, bounds)
         states.append(step(motions[p], subject, starts[p], u, look))
     return states
+
+
+#: motions that move an object on their own (a distractor "performs" them without a subject)
+OBJECT_MOTIONS = ("push_left", "push_right", "lift", "lower", "spin_cw", "spin_ccw", "shake", "toss", "squeeze")
+
+
+def object_track(motions: list[str], bounds: list[int], look: Look,
+                 rng: np.random.Generator) -> np.ndarray:
+    """The path of an object that performs ``motions`` in phases ``bounds`` with no visible subject
+    (an atom-like distractor): float ``[bounds[-1], 4]`` rows (x, y, angle, scale), kept in frame
+    (``look.obj_size`` and ``look.amplitude`` are the distractor's)."""
+    look, origin = fit_origin("hand", motions, bounds, look, rng)
+    states = simulate("hand", motions, bounds, look, origin)
+    return np.array([(s.ox, s.oy, s.angle, s.scale) for s in states], dtype=np.float64)
 
 
 def fit_origin(subject: str, motions: list[str], bounds: list[int], look: Look,
@@ -174,9 +206,17 @@ def fit_origin(subject: str, motions: list[str], bounds: list[int], look: Look,
 
 
 # ----------------------------------------------------------------------------- rendering
+#: how much each older ghost of a motion trail fades: the one k frames back has coverage 0.6 ** k
+TRAIL_FADE = 0.6
+
+
+@lru_cache(maxsize=8)
 def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel centres X, Y ``[S, S]`` (x along columns), shared and read-only."""
     c = (np.arange(size, dtype=np.float32) + 0.5) / size
-    return np.meshgrid(c, c)  # X [S,S] (x along columns), Y [S,S]
+    x, y = np.meshgrid(c, c)
+    x.flags.writeable = y.flags.writeable = False
+    return x, y
 
 
 def _alpha(sdf: np.ndarray, size: int) -> np.ndarray:
@@ -221,7 +261,56 @@ def shape_sdf(shape: str, x, y, cx, cy, r, angle=0.0) -> np.ndarray:
 
 
 def _paint(img: np.ndarray, alpha: np.ndarray, color) -> None:
+    """Blend ``color`` into ``img`` (in place; a view of a window of the frame) with coverage ``alpha``."""
     img += alpha[..., None] * (np.asarray(color, np.float32) - img)
+
+
+def _window(size: int, x0: float, x1: float, y0: float, y1: float) -> tuple[slice, slice]:
+    """The rows and columns of the pixels whose centres lie in ``[x0, x1] x [y0, y1]`` widened by two
+    pixels: a shape inside that box covers no pixel outside them (anti-aliasing reaches half a
+    pixel), so drawing it there gives the same image as drawing it on the whole frame, faster."""
+    m = 2.0 / size
+    c0, c1 = max(0, math.floor((x0 - m) * size)), min(size, math.ceil((x1 + m) * size))
+    r0, r1 = max(0, math.floor((y0 - m) * size)), min(size, math.ceil((y1 + m) * size))
+    return slice(r0, max(r0, r1)), slice(c0, max(c0, c1))
+
+
+def _paint_object(img, x, y, size, shape, cx, cy, r, angle, color, weight: float = 1.0) -> None:
+    """An object of radius ``r`` at ``(cx, cy)``, turned by ``angle``, with a dark marker on its rim
+    (so that spinning is visible for every shape), its coverage scaled by ``weight`` (a fading
+    ghost of a motion trail when < 1). Every shape lies within ``1.2 r`` of its centre."""
+    w = _window(size, cx - 1.3 * r, cx + 1.3 * r, cy - 1.3 * r, cy + 1.3 * r)
+    x, y, img = x[w], y[w], img[w]
+    _paint(img, weight * _alpha(shape_sdf(shape, x, y, cx, cy, r, angle), size), color)
+    mx, my = cx + 0.5 * r * math.sin(angle), cy - 0.5 * r * math.cos(angle)
+    _paint(img, weight * 0.8 * _alpha(np.hypot(x - mx, y - my) - 0.22 * r, size), (20, 20, 20))
+
+
+def _paint_subject(img, x, y, size, subject: str, sx: float, sy: float, s: float, color,
+                   weight: float = 1.0) -> None:
+    """The subject of size ``s`` with its centre (palm, gripper, body) at ``(sx, sy)``, its coverage
+    scaled by ``weight``."""
+    if subject == "hand":   # a palm on an arm that reaches in from the bottom edge
+        w = _window(size, sx - s, sx + s, sy - s, max(sy, 1.2) + s)
+        x, y, img = x[w], y[w], img[w]
+        sdf = np.minimum(np.hypot(x - sx, y - sy) - s, _segment_sdf(x, y, sx, sy, sx, 1.2, 0.45 * s))
+        _paint(img, weight * _alpha(sdf, size), color)
+    elif subject == "claw":  # a gripper on a rod hanging from the top edge, with two prongs
+        w = _window(size, sx - 1.3 * s, sx + 1.3 * s, min(sy, -0.2) - s, sy + 1.2 * s)
+        x, y, img = x[w], y[w], img[w]
+        sdf = np.minimum(_segment_sdf(x, y, sx, -0.2, sx, sy, 0.3 * s), _box_sdf(x - sx, y - sy, 1.1 * s, 0.35 * s))
+        for side in (-1, 1):
+            sdf = np.minimum(sdf, _segment_sdf(x, y, sx + side * s, sy, sx + side * 0.8 * s, sy + 0.9 * s, 0.22 * s))
+        _paint(img, weight * _alpha(sdf, size), color)
+    elif subject == "robot":  # a free-floating square body with two eyes
+        w = _window(size, sx - 1.3 * s, sx + 1.3 * s, sy - 1.3 * s, sy + 1.3 * s)
+        x, y, img = x[w], y[w], img[w]
+        _paint(img, weight * _alpha(_box_sdf(x - sx, y - sy, s, s) - 0.2 * s, size), color)
+        for side in (-1, 1):
+            eye = np.hypot(x - (sx + side * 0.45 * s), y - (sy - 0.25 * s)) - 0.25 * s
+            _paint(img, weight * _alpha(eye, size), (250, 250, 250))
+    else:
+        raise ValueError(f"unknown subject {subject!r}; known: {SUBJECTS}")
 
 
 def render_background(size: int, look: Look) -> np.ndarray:
@@ -230,50 +319,51 @@ def render_background(size: int, look: Look) -> np.ndarray:
     img = np.empty((size, size, 3), np.float32)
     img[:] = look.background
     for cx, cy, r, col in look.clutter:
-        _paint(img, 0.35 * _alpha(np.hypot(x - cx, y - cy) - r, size), col)
+        w = _window(size, cx - r, cx + r, cy - r, cy + r)
+        _paint(img[w], 0.35 * _alpha(np.hypot(x[w] - cx, y[w] - cy) - r, size), col)
     return img
 
 
 def render_frame(size: int, subject: str, obj: str, st: State, look: Look, t: int,
-                 rng: np.random.Generator, background: np.ndarray | None = None) -> np.ndarray:
+                 rng: np.random.Generator, background: np.ndarray | None = None,
+                 trail: tuple = ()) -> np.ndarray:
     """Draw frame ``t``: background and clutter, distractors, object, subject, occluder, noise.
 
     ``background`` is :func:`render_background`'s output (computed here when not given).
+    ``trail`` (v2 motion blur): the states of the previous frames, latest first; the object, the
+    subject and every distractor are also drawn where they were k frames ago, their coverage scaled
+    by ``TRAIL_FADE ** k``, so that a single frame shows which way things move.
     Returns uint8 ``[size, size, 3]``.
     """
     x, y = _grid(size)
     img = (render_background(size, look) if background is None else background).copy()
-    for shape, cx, cy, r, col, vx, vy in look.distractors:
-        _paint(img, _alpha(shape_sdf(shape, x, y, cx + vx * t, cy + vy * t, r), size), col)
-    # the object, with a dark marker on its rim so that spinning is visible for every shape
-    r = look.obj_size * st.scale
-    _paint(img, _alpha(shape_sdf(obj, x, y, st.ox, st.oy, r, st.angle), size), look.obj_color)
-    mx, my = st.ox + 0.5 * r * math.sin(st.angle), st.oy - 0.5 * r * math.cos(st.angle)
-    _paint(img, 0.8 * _alpha(np.hypot(x - mx, y - my) - 0.22 * r, size), (20, 20, 20))
-    # the subject
-    s = look.subj_size
-    if subject == "hand":   # a palm on an arm that reaches in from the bottom edge
-        sdf = np.minimum(np.hypot(x - st.sx, y - st.sy) - s,
-                         _segment_sdf(x, y, st.sx, st.sy, st.sx, 1.2, 0.45 * s))
-        _paint(img, _alpha(sdf, size), look.subj_color)
-    elif subject == "claw":  # a gripper on a rod hanging from the top edge, with two prongs
-        sdf = np.minimum(_segment_sdf(x, y, st.sx, -0.2, st.sx, st.sy, 0.3 * s),
-                         _box_sdf(x - st.sx, y - st.sy, 1.1 * s, 0.35 * s))
-        for side in (-1, 1):
-            sdf = np.minimum(sdf, _segment_sdf(x, y, st.sx + side * s, st.sy,
-                                               st.sx + side * 0.8 * s, st.sy + 0.9 * s, 0.22 * s))
-        _paint(img, _alpha(sdf, size), look.subj_color)
-    elif subject == "robot":  # a free-floating square body with two eyes
-        _paint(img, _alpha(_box_sdf(x - st.sx, y - st.sy, s, s) - 0.2 * s, size), look.subj_color)
-        for side in (-1, 1):
-            eye = np.hypot(x - (st.sx + side * 0.45 * s), y - (st.sy - 0.25 * s)) - 0.25 * s
-            _paint(img, _alpha(eye, size), (250, 250, 250))
-    else:
-        raise ValueError(f"unknown subject {subject!r}; known: {SUBJECTS}")
+    ghosts = [(k, past, TRAIL_FADE ** k) for k, past in enumerate(trail, 1)][::-1]   # oldest first
+    for i, (shape, cx, cy, r, col, vx, vy) in enumerate(look.distractors):
+        if look.distractor_tracks is None:   # v1: drawn without marker
+            cx, cy = cx + vx * t, cy + vy * t
+            w = _window(size, cx - 1.3 * r, cx + 1.3 * r, cy - 1.3 * r, cy + 1.3 * r)
+            _paint(img[w], _alpha(shape_sdf(shape, x[w], y[w], cx, cy, r), size), col)
+        else:
+            track = look.distractor_tracks[i]
+            for k, _, fade in ghosts:
+                if not np.array_equal(track[t - k], track[t]):           # only what moved leaves a trail
+                    tx, ty, angle, scale = track[t - k]
+                    _paint_object(img, x, y, size, shape, tx, ty, r * scale, angle, col, fade)
+            tx, ty, angle, scale = track[t]
+            _paint_object(img, x, y, size, shape, tx, ty, r * scale, angle, col)
+    for _, past, fade in ghosts:
+        if (past.ox, past.oy, past.angle, past.scale) != (st.ox, st.oy, st.angle, st.scale):
+            _paint_object(img, x, y, size, obj, past.ox, past.oy, look.obj_size * past.scale, past.angle,
+                          look.obj_color, fade)
+        if (past.sx, past.sy) != (st.sx, st.sy):
+            _paint_subject(img, x, y, size, subject, past.sx, past.sy, look.subj_size, look.subj_color, fade)
+    _paint_object(img, x, y, size, obj, st.ox, st.oy, look.obj_size * st.scale, st.angle, look.obj_color)
+    _paint_subject(img, x, y, size, subject, st.sx, st.sy, look.subj_size, look.subj_color)
     if look.occluder is not None:
-        x0, w, vx, col = look.occluder
+        x0, width, vx, col = look.occluder
         cx = x0 + vx * t
-        _paint(img, _alpha(np.abs(x - cx) - w / 2, size), col)
+        w = _window(size, cx - width / 2, cx + width / 2, 0.0, 1.0)
+        _paint(img[w], _alpha(np.abs(x[w] - cx) - width / 2, size), col)
     if look.noise > 0:
         img += rng.normal(0.0, look.noise, img.shape).astype(np.float32)
     return np.clip(img + 0.5, 0, 255).astype(np.uint8)

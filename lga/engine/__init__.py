@@ -1,14 +1,21 @@
-"""Training and evaluation (book chapters 1, 8 and 9).
+"""Training and evaluation (book chapters 1, 8 and 9): one engine behind every reported number.
 
 - :mod:`lga.engine.train`       ``train(cfg, out_dir, resume=...)``: episodic meta-training with gradient
                                 accumulation, warm-up + step schedule, AMP on CUDA, clipping, a
                                 non-finite-loss guard, validation-based model selection, exact resume,
-                                DDP under torchrun; ``train_episodic`` is chapter 1's minimal loop.
-- :mod:`lga.engine.evaluate`    features once per video, thousands of episodes in batches, mean and 95%
+                                DDP under torchrun; a fine-tuned or a frozen backbone (heads trained on
+                                cached features); ``episode_loss``, the step a teaching loop calls too.
+- :mod:`lga.engine.evaluate`    thousands of episodes in batches on features computed once, mean and 95%
                                 CI, ``compare`` (paired interval), ``evaluate_checkpoint``.
-- :mod:`lga.engine.frozen`      heads on a frozen backbone: ``SplitFeatures`` (a split encoded once, with
-                                its class texts) and ``train_head`` (seconds on cached features).
+- :mod:`lga.engine.protocol`    the results table: rows x shots x seeds through ``train``, shared test
+                                episodes, spread across seeds and paired intervals within each seed.
+- :mod:`lga.engine.features`    a frozen backbone's features: every training frame, val/test splits, class
+                                texts, cached on disk by encoder key (``SplitFeatures`` for analysis).
+- :mod:`lga.engine.augment`     spatial crops of training clips (CLIP-FSAR's 224 of 256), cacheable.
+- :mod:`lga.engine.model`       encoder + head as one module, built and seeded from a config.
 - :mod:`lga.engine.checkpoint`  atomic safetensors checkpoints (no pickle), RNG states.
-- :mod:`lga.engine.build`       config -> encoder, head, text bank.
+- :mod:`lga.engine.device`      the placement rule (everything a model computes on moves to its device),
+                                the run's device and processes.
+- :mod:`lga.engine.build`       the component registry: config -> encoder, head, text bank.
 - :mod:`lga.engine.cli`         ``python -m lga train`` / ``python -m lga eval``.
 """

@@ -1,47 +1,160 @@
 """Turning a :class:`~lga.config.ModelConfig` into modules: frame encoder, few-shot head, text bank.
 
-Components are named in configs by a short name (``conv4``, ``clip``, ``protonet``, ``lga``, ...)
-or by ``"package.module:Class"``; arguments come from the ``*_args`` mappings. A class with a
-``from_config(args, **context)`` classmethod is built through it; otherwise its constructor gets
-the arguments, plus ``dim`` (the encoder's feature size) when it *requires* one and none was given.
-An encoder with ``from_pretrained(model, ...)`` (the CLIP encoder) is built through that, with
+It also says where a run's class texts come from (:func:`anatomy_source`); the whole model of a
+config (encoder + head) is :func:`lga.engine.model.build_model`.
+
+Components are named in configs by a short name of a fixed registry: :data:`ENCODERS` (``conv4``,
+``clip``), :data:`HEADS` (``protonet``, ``otam``, ``label_only``, ``lga``) and :data:`TEXT_BANKS`
+(``clip``); arguments come from the ``*_args`` mappings. A class with a ``from_config(args,
+**context)`` classmethod is built through it; otherwise its constructor gets the arguments, plus
+``dim`` (the encoder's feature size) when it *requires* one and none was given. An encoder with
+``from_pretrained(model, ...)`` (the CLIP encoder) is built through that, with
 ``encoder_args["model"]`` as the CLIP name or checkpoint folder.
+
+**Nothing a file names is imported or called.** A config, and the config stored inside a checkpoint,
+can only pick one of the registered names; a ``"package.module:Class"`` string found there is
+refused (a crafted checkpoint naming ``subprocess:run`` must not run a shell). Research code adds its
+own components in Python, which is code the user runs on purpose::
+
+    from lga.engine.build import register_head
+    register_head("my_head", MyHead)        # a config then says  model.head: my_head
+
+or trusts a ``"package.module:Class"`` string explicitly, by name, before the config is read:
+``python -m lga train ... --allow-component mypkg.heads:MyHead`` (repeatable; ``eval`` takes it too),
+or :func:`allow_component` in Python.
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
+import re
+from typing import TYPE_CHECKING
 
-from torch import nn
+from ..config import ConfigError
 
+if TYPE_CHECKING:  # torch is imported only by the builders (config validation stays light)
+    from torch import nn
+
+#: frame encoders: config name -> class, or ``"module:Class"`` of lga's own code (imported when used)
 ENCODERS = {
     "conv4": "lga.models.frame_encoder:FrameEncoder",
     "clip": "lga.models.backbone_encoder:ClipFrameEncoder",
 }
+#: few-shot heads (see :data:`ENCODERS`)
 HEADS = {
     "protonet": "lga.models.baselines:ProtoNet",
     "otam": "lga.models.baselines:OTAMHead",
     "label_only": "lga.models.baselines:LabelOnlyHead",
     "lga": "lga.models.lga:LGA",
 }
+#: text banks (see :data:`ENCODERS`)
 TEXT_BANKS = {"clip": "lga.models.text_bank:TextBank"}
 
+_REGISTRIES = {"encoder": ENCODERS, "head": HEADS, "text": TEXT_BANKS}
+_REGISTER_FUNCTION = {"encoder": "register_encoder", "head": "register_head"}
+#: ``"package.module:Class"`` strings the user trusts (:func:`allow_component`, ``--allow-component``)
+_ALLOWED: set[str] = set()
+_DOTTED = r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*"
+_TARGET = re.compile(rf"{_DOTTED}:{_DOTTED}")
 
-def resolve(name: str, registry: dict, what: str):
-    """``"protonet"`` or ``"pkg.mod:Class"`` -> the class (a clear error when it does not exist)."""
-    target = registry.get(name, name)
-    if ":" not in target:
-        raise ValueError(f"model.{what}: unknown {what} {name!r}; use one of {', '.join(registry)} "
-                         f"or 'package.module:Class'")
+
+def _register(what: str, name: str, component, replace: bool):
+    registry = _REGISTRIES[what]
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"a {what} name must be a non-empty string, got {name!r}")
+    if isinstance(component, str) or not callable(component):
+        raise TypeError(f"register_{what}({name!r}, ...) needs the class itself (or a factory function), "
+                        f"got {component!r}")
+    if name in registry and registry[name] is not component and not replace:
+        raise ValueError(f"{what} {name!r} is already registered ({registry[name]!r}); "
+                         f"pass replace=True to replace it")
+    registry[name] = component
+    return component
+
+
+def register_encoder(name: str, cls, *, replace: bool = False):
+    """Make ``cls`` (a frame encoder class, or a factory) available to configs as ``model.encoder: name``.
+
+    Args:
+        name: the config name; may also be the ``"package.module:Class"`` string that configs
+            already use, so those configs load unchanged.
+        cls: the class itself (imported by your code, not by lga).
+        replace: allow replacing a name that is already registered.
+
+    Returns ``cls``.
+    """
+    return _register("encoder", name, cls, replace)
+
+
+def register_head(name: str, cls, *, replace: bool = False):
+    """Make ``cls`` (a few-shot head class, or a factory) available to configs as ``model.head: name``.
+
+    Same arguments as :func:`register_encoder`.
+    """
+    return _register("head", name, cls, replace)
+
+
+def allow_component(target: str) -> str:
+    """Trust one ``"package.module:Class"`` string: configs naming it may then import and build it.
+
+    This is what ``--allow-component`` on the command line does. Only the exact string is trusted,
+    for encoders and heads; everything else a config or checkpoint names stays refused.
+    """
+    if not isinstance(target, str) or not _TARGET.fullmatch(target):
+        raise ConfigError(f"--allow-component expects package.module:Class, got {target!r}")
+    _ALLOWED.add(target)
+    return target
+
+
+def check_component_name(name, what: str) -> None:
+    """Raise :class:`~lga.config.ConfigError` unless ``name`` is a registered ``what`` (``"encoder"``,
+    ``"head"``, ``"text"``) or an allowed ``"package.module:Class"`` string. Imports nothing."""
+    registry = _REGISTRIES[what]
+    if isinstance(name, str) and (name in registry or (what != "text" and name in _ALLOWED)):
+        return
+    known = ", ".join(registry)
+    register = _REGISTER_FUNCTION.get(what)
+    if isinstance(name, str) and ":" in name:
+        how = (f"if you trust it, allow it explicitly: --allow-component {name} on the command line, or "
+               f"lga.engine.build.allow_component({name!r}) or {register}(...) in Python"
+               if register else f"use one of {known}")
+        raise ConfigError(f"model.{what}: {name!r} names Python code to import; lga never imports or calls "
+                          f"what a config or checkpoint names ({how}). Registered {what}s: {known}")
+    hint = f" (add your own with lga.engine.build.{register})" if register else ""
+    raise ConfigError(f"model.{what}: unknown {what} {name!r}; use one of {known}{hint}")
+
+
+def check_component_names(model) -> None:
+    """:func:`check_component_name` for the encoder, head and text bank of a
+    :class:`~lga.config.ModelConfig` or of its dict (the ``model`` section of a stored config)."""
+    get = model.get if isinstance(model, dict) else (lambda key, default=None: getattr(model, key, default))
+    for what, default in (("encoder", None), ("head", None), ("text", "none")):
+        name = get(what, default)
+        if what == "text" and name == "none":
+            continue
+        check_component_name(name, what)
+
+
+def resolve(name: str, what: str):
+    """The ``what`` (``"encoder"``, ``"head"``, ``"text"``) called ``name``: the registered class, or an
+    allowed ``"pkg.mod:Class"`` imported now; anything else raises :class:`~lga.config.ConfigError`
+    before anything is imported."""
+    check_component_name(name, what)
+    target = _REGISTRIES[what].get(name, name)
+    if not isinstance(target, str):
+        return target
     module, attr = target.split(":", 1)
     try:
         mod = importlib.import_module(module)
     except ImportError as e:
-        raise ValueError(f"model.{what}: {name!r} needs module {module} which cannot be imported ({e})") from e
-    if not hasattr(mod, attr):
-        raise ValueError(f"model.{what}: module {module} has no {attr} (for {name!r})")
-    return getattr(mod, attr)
+        raise ConfigError(f"model.{what}: {name!r} needs module {module} which cannot be imported ({e})") from e
+    obj = mod
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise ConfigError(f"model.{what}: module {module} has no {attr} (for {name!r})")
+        obj = getattr(obj, part)
+    return obj
 
 
 def _construct(cls, args: dict, **context):
@@ -61,7 +174,7 @@ def _construct(cls, args: dict, **context):
 
 def build_encoder(model_cfg, device=None) -> nn.Module:
     """The frame encoder: uint8 clips ``[B, T, H, W, 3]`` -> float ``[B, T, D]``."""
-    cls = resolve(model_cfg.encoder, ENCODERS, "encoder")
+    cls = resolve(model_cfg.encoder, "encoder")
     args = dict(model_cfg.encoder_args)
     if hasattr(cls, "from_pretrained") and "model" in args:
         name = args.pop("model")
@@ -88,13 +201,9 @@ def check_components(model_cfg) -> None:
 
     Raises :class:`lga.config.ConfigError` naming the key (``model.head_args.alhpa``) and what is allowed.
     """
-    from ..config import ConfigError
-    for what, registry, args_key in (("encoder", ENCODERS, "encoder_args"), ("head", HEADS, "head_args")):
+    for what, args_key in (("encoder", "encoder_args"), ("head", "head_args")):
         name = getattr(model_cfg, what)
-        try:
-            cls = resolve(name, registry, what)
-        except ValueError as e:
-            raise ConfigError(str(e)) from None
+        cls = resolve(name, what)
         args = dict(getattr(model_cfg, args_key))
         if what == "head" and name == "lga":
             import dataclasses
@@ -136,7 +245,7 @@ def encoder_dim(encoder: nn.Module) -> int | None:
 
 def build_head(model_cfg, dim: int | None = None) -> nn.Module:
     """The few-shot head (``head(support, support_labels, query, n_way, **text) -> logits``)."""
-    return _construct(resolve(model_cfg.head, HEADS, "head"), model_cfg.head_args, dim=dim)
+    return _construct(resolve(model_cfg.head, "head"), model_cfg.head_args, dim=dim)
 
 
 def build_text_bank(model_cfg, class_names, *, encoder=None, anatomy=None, device=None):
@@ -147,7 +256,7 @@ def build_text_bank(model_cfg, class_names, *, encoder=None, anatomy=None, devic
     """
     if model_cfg.text == "none":
         return None
-    cls = resolve(model_cfg.text, TEXT_BANKS, "text")
+    cls = resolve(model_cfg.text, "text")
     if not hasattr(encoder, "encode_text"):
         raise ValueError(f"model.text={model_cfg.text!r} needs an encoder with a text tower "
                          f"(model.encoder: clip), not {type(encoder).__name__}")
@@ -158,10 +267,23 @@ def build_text_bank(model_cfg, class_names, *, encoder=None, anatomy=None, devic
 
 
 def head_loss(head, support, support_labels, query, query_labels, n_way, text=None):
-    """``head.loss(...)`` when the head defines one, else cross-entropy on its logits."""
+    """``head.loss(...)`` when the head defines one, else cross-entropy on its logits. ``text``: the
+    head's keyword inputs (class texts, phase bounds)."""
     text = text or {}
     if hasattr(head, "loss"):
         return head.loss(support, support_labels, query, query_labels, n_way, **text)
     from torch.nn import functional as F
     logits = head(support, support_labels, query, n_way, **text)
     return F.cross_entropy(logits.flatten(0, 1), query_labels.flatten()), logits
+
+
+def anatomy_source(cfg, root):
+    """Where the class anatomy comes from: ``data.anatomy`` (a file or a shipped dataset name), else the
+    dataset's own ``anatomy.json``, else the anatomy shipped for the benchmark, else None."""
+    from pathlib import Path
+    if cfg.data.anatomy:
+        return cfg.data.anatomy
+    if (Path(root) / "anatomy.json").is_file():
+        return str(root)
+    from ..anatomy.shipped import SHIPPED_FILES
+    return cfg.data.dataset if cfg.data.dataset in SHIPPED_FILES else None

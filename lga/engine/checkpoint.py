@@ -6,6 +6,11 @@ everything else (step, best validation score, scheduler, python RNG, optimizer h
 the resolved config) as JSON in the safetensors metadata. The file is written to a temporary name
 in the same folder, flushed to disk, then renamed over the old one: a crash mid-write leaves the
 previous checkpoint intact. Nothing here calls ``torch.load``.
+
+A checkpoint is data from wherever it came from: its metadata is checked before anything uses it
+(valid JSON, nested at most :data:`MAX_METADATA_DEPTH` levels, the lga format), and a stored config
+that names Python code (``"package.module:Class"``) is refused unless the user allowed that name
+(:mod:`lga.engine.build`). Every error names the file.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +30,10 @@ from safetensors.torch import save as st_save
 from ..data.layout import atomic_write_bytes
 
 FORMAT = "lga-checkpoint/1"
+#: deepest nesting of lists and objects accepted in a checkpoint's metadata (lga writes about 6)
+MAX_METADATA_DEPTH = 64
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
 
 
 def _enc(x):
@@ -129,22 +139,77 @@ def save_checkpoint(path, model: torch.nn.Module, meta: dict, optimizer=None, ex
     return path
 
 
-def read_checkpoint(path) -> tuple[dict, dict]:
-    """``(tensors, meta)`` of a checkpoint file (no unpickling)."""
+def _too_deep(text: str, limit: int) -> bool:
+    """True when the JSON ``text`` nests lists/objects deeper than ``limit`` (brackets inside strings
+    do not count); stops at the first level past the limit, so a hostile file costs little."""
+    depth = 0
+    for m in _JSON_BRACKET.finditer(_JSON_STRING.sub('""', text)):
+        depth += 1 if m.group() in "[{" else -1
+        if depth > limit:
+            return True
+    return False
+
+
+def _check_stored_components(meta: dict, path: Path) -> None:
+    """Refuse a stored config that names Python code the user has not allowed (nothing is imported)."""
+    from ..config import ConfigError
+    from .build import check_component_name
+    config = meta.get("config")
+    model = config.get("model") if isinstance(config, dict) else None
+    if not isinstance(model, dict):
+        return
+    for what in ("encoder", "head", "text"):
+        name = model.get(what)
+        if isinstance(name, str) and ":" in name:
+            try:
+                check_component_name(name, what)
+            except ConfigError as e:
+                raise ConfigError(f"{path}: the config stored in this checkpoint is refused: {e}") from None
+
+
+def read_metadata(path) -> dict:
+    """The lga metadata of a checkpoint file, checked (reads the header only, not the tensors).
+
+    Raises ValueError naming the file for anything but a well-formed lga checkpoint: unreadable
+    header, metadata that is not JSON or nests deeper than :data:`MAX_METADATA_DEPTH`, another
+    format, or a stored config naming code that is not allowed (:class:`~lga.config.ConfigError`).
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint {path}")
     try:
         with safe_open(str(path), framework="pt") as f:
             md = f.metadata() or {}
-        tensors = load_file(str(path))
     except Exception as e:  # safetensors raises its own error types
         raise ValueError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e})") from e
     if "lga" not in md:
         raise ValueError(f"{path}: a safetensors file without lga metadata (not an lga checkpoint)")
-    meta = _dec(json.loads(md["lga"]))
+    text = md["lga"]
+    if _too_deep(text, MAX_METADATA_DEPTH):
+        raise ValueError(f"{path}: the checkpoint's lga metadata nests deeper than {MAX_METADATA_DEPTH} "
+                         "levels (not written by lga; refused)")
+    try:
+        meta = _dec(json.loads(text))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: the checkpoint's lga metadata is not valid JSON ({e})") from None
+    except (ValueError, TypeError) as e:    # a malformed {"__tuple__": ...} or {"__float__": ...}
+        raise ValueError(f"{path}: malformed lga metadata ({type(e).__name__}: {e})") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: the checkpoint's lga metadata must be a JSON object, got {type(meta).__name__}")
     if meta.get("format") != FORMAT:
         raise ValueError(f"{path}: checkpoint format {meta.get('format')!r}, expected {FORMAT!r}")
+    _check_stored_components(meta, path)
+    return meta
+
+
+def read_checkpoint(path) -> tuple[dict, dict]:
+    """``(tensors, meta)`` of a checkpoint file (no unpickling); the metadata is checked first
+    (:func:`read_metadata`)."""
+    meta = read_metadata(path)
+    try:
+        tensors = load_file(str(path))
+    except Exception as e:  # safetensors raises its own error types
+        raise ValueError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e})") from e
     return tensors, meta
 
 
@@ -152,10 +217,40 @@ def model_state(tensors: dict) -> dict:
     return {k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")}
 
 
+def _listed(keys: list, limit: int = 6) -> str:
+    return ", ".join(keys[:limit]) + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
+
+
+def weights_mismatch(model_sd: dict, file_sd: dict, strict: bool = True) -> str | None:
+    """What keeps ``file_sd`` from loading into a model whose ``state_dict()`` is ``model_sd``:
+    missing and unexpected keys (when ``strict``) and shape mismatches, in words; None if it fits."""
+    missing = sorted(set(model_sd) - set(file_sd))
+    unexpected = sorted(set(file_sd) - set(model_sd))
+    shapes = [f"{k} (file {list(file_sd[k].shape)}, model {list(model_sd[k].shape)})"
+              for k in sorted(set(model_sd) & set(file_sd)) if file_sd[k].shape != model_sd[k].shape]
+    parts = []
+    if strict and missing:
+        parts.append(f"{len(missing)} missing (in the model, not in the file): {_listed(missing)}")
+    if strict and unexpected:
+        parts.append(f"{len(unexpected)} unexpected (in the file, not in the model): {_listed(unexpected)}")
+    if shapes:
+        parts.append(f"{len(shapes)} of another shape: {_listed(shapes)}")
+    return "; ".join(parts) or None
+
+
 def load_model_weights(path, model: torch.nn.Module, strict: bool = True) -> dict:
-    """Load the model tensors of a checkpoint into ``model``; return the checkpoint's metadata."""
+    """Load the model tensors of a checkpoint into ``model``; return the checkpoint's metadata.
+
+    A checkpoint of another architecture raises ValueError naming the file and the keys that do
+    not fit (missing, unexpected, of another shape), before anything is loaded.
+    """
     tensors, meta = read_checkpoint(path)
-    model.load_state_dict(model_state(tensors), strict=strict)
+    state = model_state(tensors)
+    problem = weights_mismatch(model.state_dict(), state, strict)
+    if problem:
+        raise ValueError(f"{path}: its weights do not fit this {type(model).__name__}: {problem}. Was it "
+                         "trained with another model config? Evaluate it with its run's config.")
+    model.load_state_dict(state, strict=strict)
     return meta
 
 

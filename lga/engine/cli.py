@@ -3,6 +3,14 @@
   python -m lga train --config configs/atomic_actions_5way_1shot_cpu.yaml --out runs/aa1 [--resume] [--set train.lr=1e-3 ...]
   torchrun --nproc_per_node 4 -m lga train --config configs/hmdb51_5way_1shot.yaml --out runs/hmdb1
   python -m lga eval --config configs/atomic_actions_5way_1shot_cpu.yaml --checkpoint runs/aa1/checkpoints/best.safetensors [--episodes 10000] [--out result.json]
+
+A config whose encoder has nothing to train (``train.backbone: auto``), or that says
+``train.backbone: frozen``, encodes every video once (cached under ``train.feature_cache``) and trains
+the head alone on the cached features.
+
+Components come from lga's registry only (:mod:`lga.engine.build`): a config or checkpoint naming
+``"package.module:Class"`` is refused unless that exact string is passed to ``--allow-component``.
+Without ``--config``, ``eval`` uses the checkpoint's own run config (:func:`checkpoint_config`).
 """
 
 from __future__ import annotations
@@ -15,10 +23,26 @@ from pathlib import Path
 def _common(p: argparse.ArgumentParser):
     p.add_argument("--config", default=None, metavar="FILE",
                    help="YAML config, or the name of a shipped one (e.g. hmdb51_5way_1shot; see configs/); "
-                        "without it, the defaults of the cpu profile")
+                        "without it, train takes the defaults of the cpu profile and eval the checkpoint's "
+                        "own config")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set train.lr=1e-4 (repeatable)")
+    p.add_argument("--allow-component", dest="allow", action="append", default=[], metavar="PKG.MOD:CLASS",
+                   help="trust this 'package.module:Class' named as model.encoder or model.head in the config "
+                        "(repeatable); without it such a name is refused and nothing is imported")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _allow(args) -> bool:
+    from ..config import ConfigError
+    from .build import allow_component
+    try:
+        for target in args.allow:
+            allow_component(target)
+    except ConfigError as e:
+        print(f"lga: {e}", file=sys.stderr)
+        return False
+    return True
 
 
 def _load(args):
@@ -30,6 +54,56 @@ def _load(args):
         return None
 
 
+def checkpoint_config(checkpoint, overrides=()):
+    """The config to evaluate ``checkpoint`` with when none is given, and where it came from.
+
+    1. The run's own ``RUN/config.yaml`` when the checkpoint lies in ``RUN/checkpoints/`` *and* that
+       config is the one the checkpoint was trained with (the config stored in the checkpoint,
+       apart from keys a resumed run may change): never a ``config.yaml`` that merely lies nearby.
+    2. Else the config stored in the checkpoint (refused if it names code: :mod:`lga.engine.build`).
+    3. Else :class:`~lga.config.ConfigError`.
+
+    ``overrides`` (``--set``) apply to the chosen config. Returns ``(config, source, note)``: ``note``
+    says why a nearby ``config.yaml`` was not used (None otherwise).
+    """
+    from ..config import ConfigError, apply_override, config_from_dict, load_config
+    from .checkpoint import read_metadata
+    from .train import RESUMABLE_CHANGES, _config_diff
+    path = Path(checkpoint)
+    meta = read_metadata(path)
+    stored = meta.get("config")
+    if stored is not None and not isinstance(stored, dict):
+        raise ConfigError(f"{path}: the stored config must be a mapping, got {type(stored).__name__}")
+    try:
+        trained = config_from_dict(stored).to_dict() if stored else None
+    except ConfigError as e:
+        raise ConfigError(f"{path}: the config stored in this checkpoint: {e}") from None
+    note = None
+    run_cfg = path.parent.parent / "config.yaml"
+    if path.parent.name == "checkpoints" and run_cfg.is_file():
+        if trained is None:
+            note = f"not using {run_cfg}: the checkpoint stores no config to match it against"
+        else:
+            try:
+                diff = [k for k in _config_diff(load_config(run_cfg).to_dict(), trained)
+                        if not any(k == c or k.startswith(c + ".") for c in RESUMABLE_CHANGES)]
+                why = f"it is not the config this checkpoint was trained with (differs in {', '.join(diff[:5])})"
+            except (ConfigError, OSError) as e:
+                diff, why = None, f"it cannot be read ({e})"
+            if diff == []:
+                return load_config(run_cfg, overrides), str(run_cfg), None
+            note = f"not using {run_cfg}: {why}; using the config stored in the checkpoint"
+    if trained is None:
+        raise ConfigError(f"{path} stores no config; pass --config")
+    data = stored
+    for item in overrides:
+        data = apply_override(data, item)
+    try:
+        return config_from_dict(data), f"the config stored in {path}", note
+    except ConfigError as e:
+        raise ConfigError(f"{path}: the stored config with the --set overrides: {e}") from None
+
+
 def train_main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m lga train", description="episodic meta-training "
                                 "(validation-based model selection; checkpoints in OUT/checkpoints)")
@@ -39,7 +113,7 @@ def train_main(argv=None) -> int:
     p.add_argument("--stop-after", type=int, default=None, metavar="STEPS",
                    help="stop once this many optimizer steps are done (resume later with --resume)")
     args = p.parse_args(argv)
-    cfg = _load(args)
+    cfg = _load(args) if _allow(args) else None
     if cfg is None:
         return 2
     from .train import NonFiniteLossError, train
@@ -52,8 +126,8 @@ def train_main(argv=None) -> int:
         print(f"lga train: {e}", file=sys.stderr)
         return 2
     if r.best_val is not None:
-        print(f"done: {r.step} steps; best val {100 * r.best_val:.2f}% at step {r.best_step}; "
-              f"best checkpoint {r.best_checkpoint}")
+        print(f"done: {r.step} steps ({r.backbone} backbone); best val {100 * r.best_val:.2f}% at step "
+              f"{r.best_step}; best checkpoint {r.best_checkpoint}")
     return 0
 
 
@@ -66,23 +140,19 @@ def eval_main(argv=None) -> int:
     p.add_argument("--split", choices=("test", "val"), default=None)
     p.add_argument("--out", default=None, metavar="FILE", help="write the result as JSON here")
     args = p.parse_args(argv)
-    cfg = None
-    if args.config is None:   # the run's config.yaml beside checkpoints/, else the one inside the checkpoint
-        run_cfg = Path(args.checkpoint).resolve().parent.parent / "config.yaml"
-        if run_cfg.is_file():
-            args.config = str(run_cfg)
-        elif Path(args.checkpoint).is_file():
-            from ..config import ConfigError, apply_override, config_from_dict
-            from .checkpoint import read_checkpoint
-            try:
-                data = read_checkpoint(args.checkpoint)[1].get("config") or {}
-                for item in args.overrides:
-                    data = apply_override(data, item)
-                cfg = config_from_dict(data)
-            except (ConfigError, ValueError) as e:
-                print(f"lga: config error: {e}", file=sys.stderr)
-                return 2
-    cfg = cfg or _load(args)
+    if not _allow(args):
+        return 2
+    if args.config is None:   # the run's own config.yaml, else the one stored in the checkpoint
+        try:
+            cfg, source, note = checkpoint_config(args.checkpoint, args.overrides)
+        except (FileNotFoundError, ValueError) as e:
+            print(f"lga: config error: {e}", file=sys.stderr)
+            return 2
+        if note:
+            print(f"lga eval: {note}", file=sys.stderr)
+        print(f"config: {source}", file=sys.stderr)
+    else:
+        cfg = _load(args)
     if cfg is None:
         return 2
     if args.episodes is not None and args.episodes < 1:

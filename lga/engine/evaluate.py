@@ -1,8 +1,10 @@
 """Few-shot evaluation: features once, then thousands of episodes scored in batches.
 
-Each test video is encoded once (deterministic test frames); an episode then only indexes the cached
-features, so 10,000 episodes cost little more than one pass over the test videos. Accuracy is
-reported as the mean over episodes with a 95% confidence interval (1.96 standard errors).
+Each test video is encoded once (deterministic test frames, :mod:`lga.engine.features`); an
+episode then only indexes the cached features, so 10,000 episodes cost little more than one pass
+over the test videos. Accuracy is reported as the mean over episodes with a 95% confidence interval
+(1.96 standard errors); :func:`compare` gives the paired interval of a difference between two
+methods scored on the same episodes.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -128,158 +129,120 @@ def encode_clips(encoder, clips: torch.Tensor, batch_size: int = 64, progress: b
     return torch.cat(out)
 
 
+def score_episodes(head, features: torch.Tensor, episodes, n_way: int, text_bank=None,
+                   device=None, phase_bounds: torch.Tensor | None = None) -> torch.Tensor:
+    """Logits of a batch of episodes, computed on the head's device (:mod:`lga.engine.device`).
+
+    ``features [V, T, D]`` may live anywhere; ``episodes`` is an
+    :class:`~lga.data.episodes.Episode` batch from :meth:`~lga.data.episodes.EpisodeSampler.batch` (indices
+    into ``features``, labels, classes ``[E, N]``).
+    The support/query features, labels and the class texts of ``text_bank`` are moved to
+    ``device`` (default: the head's, else the features') before the head runs.
+    ``phase_bounds [V, L+1]``: the videos' ground-truth phase bounds over their T frames, given to
+    the head as ``support_bounds`` / ``query_bounds`` (LGA's ``segmenter="given"``).
+    Returns ``[E, N*Q, N]`` on that device.
+    """
+    from .device import model_device, to_device
+    dev = device if device is not None else model_device(head, default=features.device)
+    s_idx, q_idx = torch.as_tensor(episodes.support), torch.as_tensor(episodes.query)
+    classes = torch.as_tensor(episodes.classes)
+    text = text_bank.for_episodes(classes) if text_bank is not None else {}
+    if phase_bounds is not None:
+        text = dict(text, support_bounds=phase_bounds[s_idx.to(phase_bounds.device)],
+                    query_bounds=phase_bounds[q_idx.to(phase_bounds.device)])
+    support, query = features[s_idx.to(features.device)], features[q_idx.to(features.device)]
+    args = to_device((support, torch.as_tensor(episodes.support_labels), query, text), dev)
+    return head(args[0], args[1], args[2], n_way, **args[3])
+
+
 @torch.no_grad()
 def evaluate_episodes(head, features: torch.Tensor, labels, sampler: EpisodeSampler,
                       num_episodes: int | None = None, batch_episodes: int = 500,
-                      progress: bool = True, text_bank=None) -> EvalResult:
+                      progress: bool = True, text_bank=None, device=None,
+                      phase_bounds: torch.Tensor | None = None) -> EvalResult:
     """Score ``num_episodes`` episodes of ``sampler`` with ``head`` on cached ``features [V, T, D]``.
 
     ``head(support [E,N*K,T,D], support_labels [E,N*K], query [E,N*Q,T,D], n_way) -> [E,N*Q,N]``.
     ``labels`` are the dataset labels the sampler was built on (used only to check consistency).
     ``text_bank``: its ``for_episodes(classes [E, N])`` mapping is passed to the head as keywords.
-    Indices move to the features' device; put features (and the head) on a GPU to score there.
+    ``phase_bounds``: ``[V, L+1]`` ground-truth phase bounds of the videos (:func:`score_episodes`).
+    Every batch is scored on the head's device, wherever ``features`` and ``text_bank`` live
+    (:func:`score_episodes`); put the features on that device once to avoid a copy per batch.
     """
     labels = torch.as_tensor(labels).cpu()
-    dev = features.device
     n = num_episodes or len(sampler)
     accs = []
     for start in tqdm(range(0, n, batch_episodes), desc="episodes", disable=not progress):
         ep = sampler.batch(start, min(batch_episodes, n - start))
-        s_idx, q_idx = torch.from_numpy(ep.support), torch.from_numpy(ep.query)
         classes = torch.from_numpy(ep.classes)
-        if not torch.equal(labels[s_idx], classes.gather(1, torch.from_numpy(ep.support_labels))):
+        if not torch.equal(labels[torch.from_numpy(ep.support)],
+                           classes.gather(1, torch.from_numpy(ep.support_labels))):
             raise RuntimeError("the sampler was built on other labels than these features")
-        text = text_bank.for_episodes(classes.to(dev)) if text_bank is not None else {}
-        logits = head(features[s_idx.to(dev)], torch.from_numpy(ep.support_labels).to(dev),
-                      features[q_idx.to(dev)], sampler.n_way, **text)
+        logits = score_episodes(head, features, ep, sampler.n_way, text_bank, device, phase_bounds)
         correct = (logits.argmax(-1).cpu() == torch.from_numpy(ep.query_labels)).double().mean(-1)
         accs.append(correct.numpy())
     return EvalResult(np.concatenate(accs), episodes_fingerprint(sampler, labels.numpy(), n))
 
 
 # ============================================================================ whole-split evaluation
-class _TestClips(torch.utils.data.Dataset):
-    """Test-mode clips of a :class:`~lga.data.dataset.VideoDataset`; unreadable ones come back as None."""
-
-    def __init__(self, dataset):
-        self.dataset = dataset
-
-    def __len__(self):
-        return len(self.dataset)
-
-    def __getitem__(self, i):
-        from ..data.video import VideoError, read_video
-        item = self.dataset.items[i]
-        try:
-            return i, read_video(item.path, self.dataset.num_frames, "test"), None
-        except VideoError as e:
-            return i, None, e.reason
-
-
-def _collate(batch):
-    return batch
-
-
-@torch.no_grad()
-def encode_split(encoder, dataset, batch_size: int = 64, device=None, workers: int = 0,
-                 progress: bool = True):
-    """Encode every video of a split once, with deterministic test frames, streaming from disk.
-
-    Returns ``(features float32 [V, T, D] on CPU, labels int64 [V], keys, report)`` for the V readable
-    videos; unreadable ones are skipped and listed in the :class:`~lga.data.dataset.LoadReport`.
-    """
-    from ..data.dataset import LoadReport
-    device = torch.device(device) if device is not None else next(encoder.parameters()).device
-    was = encoder.training
-    encoder.eval()
-    report = LoadReport(missing=list(dataset.missing))
-    loader = torch.utils.data.DataLoader(_TestClips(dataset), batch_size=batch_size, num_workers=workers,
-                                         collate_fn=_collate)
-    feats, labels, keys = [], [], []
-    for batch in tqdm(loader, desc=f"encoding {dataset.split} videos", disable=not progress):
-        good = [(i, c) for i, c, err in batch if c is not None]
-        for i, c, err in batch:
-            if c is None:
-                report.skipped[dataset.items[i].key] = err
-        if not good:
-            continue
-        clips = torch.stack([c for _, c in good]).to(device)
-        feats.append(encoder(clips).float().cpu())
-        labels += [dataset.items[i].label for i, _ in good]
-        keys += [dataset.items[i].key for i, _ in good]
-    encoder.train(was)
-    report.loaded = len(keys)
-    if not keys:
-        raise RuntimeError(f"no readable video in {dataset.root} split {dataset.split!r}\n{report}")
-    return torch.cat(feats), torch.tensor(labels, dtype=torch.int64), keys, report
-
-
-def cached_features(encoder, dataset, cache_dir, key_parts: dict, **kw):
-    """:func:`encode_split` once; later calls with the same ``key_parts`` read the cached file.
-
-    The cache file name is a sha256 of ``key_parts`` (checkpoint hash, dataset, split, frames, the
-    video list): a new checkpoint or another frame count never reads stale features.
-    """
-    from safetensors import safe_open
-    from safetensors.torch import load_file, save
-
-    from ..data.layout import atomic_write_bytes
-    key_parts = dict(key_parts, videos=hashlib.sha256("\n".join(it.key for it in dataset.items).encode()).hexdigest())
-    key = hashlib.sha256(json.dumps(key_parts, sort_keys=True).encode()).hexdigest()[:32]
-    path = Path(cache_dir) / f"features-{key}.safetensors"
-    if path.is_file():
-        with safe_open(str(path), framework="pt") as f:
-            md = f.metadata()
-        t = load_file(str(path))
-        from ..data.dataset import LoadReport
-        info = json.loads(md["lga"])
-        return t["features"], t["labels"], info["keys"], LoadReport(loaded=len(info["keys"]),
-                                                                   skipped=info["skipped"],
-                                                                   missing=info["missing"])
-    feats, labels, keys, report = encode_split(encoder, dataset, **kw)
-    md = {"lga": json.dumps({"key": key_parts, "keys": keys, "skipped": report.skipped,
-                             "missing": report.missing})}
-    atomic_write_bytes(path, save({"features": feats.contiguous(), "labels": labels}, metadata=md))
-    return feats, labels, keys, report
-
-
 def evaluate_checkpoint(cfg, checkpoint=None, episodes: int | None = None, split: str | None = None,
                         progress: bool = True, device=None) -> EvalResult:
     """Evaluate a config's model (weights from ``checkpoint``, else its initial weights) on a split.
 
-    Test frames are deterministic; each video is encoded once (cached on disk under
-    ``eval.feature_cache`` when set); ``episodes`` (default ``eval.episodes``) episodes of seed
-    ``eval.seed`` are scored ``eval.batch_episodes`` at a time.
+    Test frames are deterministic (the centre crop, :mod:`lga.engine.augment`); each video is
+    encoded once (cached on disk under ``eval.feature_cache`` when set; for a frozen backbone, in
+    the same files as training's, under ``train.feature_cache`` unless ``eval.feature_cache`` is
+    set); ``episodes`` (default
+    ``eval.episodes``) episodes of seed ``eval.seed`` are scored ``eval.batch_episodes`` at a time.
+    A frozen-backbone run's checkpoint holds its head alone: the encoder is built from the config and
+    must be the one the head was trained on (same :func:`~lga.engine.model.encoder_key`), else
+    ValueError.
     """
     from ..data.dataset import VideoDataset
-    from .build import build_text_bank
-    from .checkpoint import file_hash, load_model_weights
-    from .train import _load_anatomy, _resolve_device, Dist, build_model
+    from .augment import Crops
+    from .build import anatomy_source, build_text_bank
+    from .checkpoint import file_hash, load_model_weights, read_metadata
+    from .device import resolve_device
+    from .features import cache_dir, cached_features, sampled_bounds, split_key
+    from .model import EpisodicModel, backbone_mode, build_model, encoder_key
 
     split = split or cfg.eval.split
     n = episodes or cfg.eval.episodes
-    device = torch.device(device) if device is not None else _resolve_device(cfg.train.device, Dist())
+    device = torch.device(device) if device is not None else resolve_device(cfg.train.device)
     model = build_model(cfg, device)
-    ck_meta = {}
+    ck_meta, head_only = {}, checkpoint is None and backbone_mode(cfg, model.encoder) == "frozen"
+    key = encoder_key(model.encoder) if head_only else None
     if checkpoint is not None:
-        ck_meta = load_model_weights(checkpoint, model)
+        head_only = read_metadata(checkpoint).get("backbone") == "frozen"
+        if head_only:   # a frozen-backbone run: the head's weights, on this config's encoder
+            stored, key = read_metadata(checkpoint).get("encoder_key"), encoder_key(model.encoder)
+            if stored != key:
+                raise ValueError(f"{checkpoint}: its head was trained on the features of another encoder "
+                                 f"(key {str(stored)[:12]}, this config's encoder: {key[:12]}); evaluate it with "
+                                 "the config and backbone checkpoint of its run")
+        ck_meta = load_model_weights(checkpoint, EpisodicModel(None, model.head) if head_only else model)
     model.to(device).eval()
     root = cfg.dataset_root()
     ds = VideoDataset(root, split, cfg.data.num_frames, mode="test")
-    kw = dict(batch_size=cfg.eval.encode_batch, device=device, workers=cfg.data.workers, progress=progress)
-    if cfg.eval.feature_cache:
+    crops = Crops.from_config(cfg.data)
+    if head_only:       # a frozen backbone's features depend on the encoder alone (shared with training's)
+        parts, cache = split_key(key, root, split, cfg.data.num_frames, crops), cfg.eval.feature_cache
+        cache = cache_dir(cache if cache is not None else cfg.train.feature_cache)
+    else:
         parts = {"checkpoint": file_hash(checkpoint) if checkpoint else f"init-seed{cfg.train.seed}",
                  "model": cfg.to_dict()["model"], "dataset": str(root.resolve()), "split": split,
-                 "num_frames": cfg.data.num_frames}
-        feats, labels, keys, report = cached_features(model.encoder, ds, cfg.eval.feature_cache, parts, **kw)
-    else:
-        feats, labels, keys, report = encode_split(model.encoder, ds, **kw)
-    bank = build_text_bank(cfg.model, ds.class_names, encoder=model.encoder, anatomy=_load_anatomy(cfg, root),
+                 "num_frames": cfg.data.num_frames, "crop": [crops.scale]}
+        cache = cache_dir(cfg.eval.feature_cache)
+    feats, labels, keys, report = cached_features(
+        model.encoder, ds, cache, parts, batch_size=cfg.eval.encode_batch, device=device,
+        workers=cfg.data.workers, progress=progress, crops=crops)
+    bank = build_text_bank(cfg.model, ds.class_names, encoder=model.encoder, anatomy=anatomy_source(cfg, root),
                            device=device)
     sampler = EpisodeSampler(labels.numpy(), cfg.data.n_way, cfg.data.k_shot, cfg.data.test_queries,
                              seed=cfg.eval.seed, num_episodes=n)
     result = evaluate_episodes(model.head, feats.to(device), labels, sampler, n, cfg.eval.batch_episodes,
-                               progress=progress, text_bank=bank)
+                               progress=progress, text_bank=bank, device=device,
+                               phase_bounds=sampled_bounds(root, keys, cfg.data.num_frames))
     result.meta = {"checkpoint": str(checkpoint) if checkpoint else None, "checkpoint_step": ck_meta.get("step"),
                    "config": cfg.name, "dataset": cfg.data.dataset, "split": split,
                    "n_way": cfg.data.n_way, "k_shot": cfg.data.k_shot, "queries": cfg.data.test_queries,

@@ -1,8 +1,25 @@
-"""Episodic meta-training: sample an episode, score its queries, step on the cross-entropy.
+"""Episodic meta-training: the one training loop behind every number of the book and ``lga train``.
 
-This is the loop of chapter 1 (ProtoNet). A model is a frame ``encoder`` (clips -> ``[B, T, D]``)
-and a ``head`` with the small-head interface of :mod:`lga.models.baselines`. Everything random
-(episodes, initialisation, dropout) follows from ``seed``: the same seed gives the same weights.
+:func:`train` meta-trains the model of a config (:func:`lga.engine.model.build_model`: a frame
+encoder and a few-shot head) into a run directory: gradient accumulation over ``train.tasks_per_step``
+tasks, warm-up + step (or cosine) schedule, AMP on CUDA, gradient clipping, a non-finite-loss guard,
+validation-based model selection, atomic checkpoints, exact resume, DDP under torchrun, ``log.csv``
+and ``summary.json``.
+
+Two modes (``train.backbone``), one loop:
+
+- ``finetune``: every step reads its clips from the videos (random frames per segment, a random
+  crop) and encodes them; the encoder's trainable parts train with the head.
+- ``frozen``: the encoder does not train, so every frame of every training video is encoded once
+  (:class:`lga.engine.features.FrameBank`, cached on disk under ``train.feature_cache``) and each
+  step draws its clips from the cached features, with the same frames and crops the videos would
+  give. The head alone trains and is checkpointed. Pass ``features=`` (a
+  :class:`~lga.engine.features.FrozenFeatures`) to share one encoding between many runs.
+- ``auto`` (default): ``frozen`` exactly when no parameter of the encoder is trainable.
+
+One training task is :func:`episode_loss` (the step a teaching loop calls too: chapter 1); a task is
+a dict made by :func:`make_task`. Everything random (episodes, frames, crops, initialisation,
+dropout) follows from ``train.seed``: the same seed gives the same weights.
 """
 
 from __future__ import annotations
@@ -10,81 +27,32 @@ from __future__ import annotations
 import contextlib
 import csv
 import math
-import os
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from ..data.episodes import EpisodeSampler
+from ..data.episodes import Episode, EpisodeSampler
 from . import checkpoint as ckpt
-from .build import build_encoder, build_head, build_text_bank, encoder_dim, head_loss
+from .augment import Crops
+from .build import anatomy_source, build_text_bank
+from .device import device_kind, init_distributed, model_device, resolve_device, to_device, worker_init
+from .evaluate import evaluate_episodes
+from .features import FrameBank, FrozenFeatures, encode_split, sampled_bounds, video_bounds
+from .model import EpisodicModel, backbone_mode, build_model, derive_seed
 
-
-@dataclass
-class TrainHistory:
-    """Loss and accuracy of every training episode (for learning curves)."""
-
-    loss: list = field(default_factory=list)
-    accuracy: list = field(default_factory=list)
-
-
-def train_episodic(encoder, head, clips: torch.Tensor, labels, sampler: EpisodeSampler, steps: int,
-                   lr: float = 1e-3, weight_decay: float = 0.0, seed: int = 0,
-                   progress: bool = True) -> TrainHistory:
-    """Meta-train ``encoder`` (and ``head``'s parameters, if any) on ``steps`` episodes.
-
-    Args:
-        clips: uint8 ``[V, T, H, W, 3]`` of the training videos (see :func:`lga.data.dataset.load_clips`).
-        labels: ``[V]`` their labels; ``sampler`` must have been built on the same labels.
-        sampler: episode ``i`` of training step ``i`` is ``sampler.episode(i)``.
-    """
-    torch.manual_seed(seed)
-    params = list(encoder.parameters()) + list(head.parameters())
-    opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
-    hist = TrainHistory()
-    encoder.train()
-    bar = tqdm(range(steps), desc="meta-training", disable=not progress)
-    for step in bar:
-        ep = sampler.episode(step)
-        idx = torch.from_numpy(np.concatenate([ep.support, ep.query]))
-        feats = encoder(clips[idx])                                   # [N*K + N*Q, T, D]
-        n_s = len(ep.support)
-        logits = head(feats[None, :n_s], torch.from_numpy(ep.support_labels)[None],
-                      feats[None, n_s:], sampler.n_way)[0]            # [N*Q, N]
-        target = torch.from_numpy(ep.query_labels)
-        loss = F.cross_entropy(logits, target)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"non-finite loss {loss.item()} at training step {step}")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        hist.loss.append(loss.item())
-        hist.accuracy.append((logits.argmax(-1) == target).float().mean().item())
-        if step % 20 == 0:
-            bar.set_postfix(loss=f"{sum(hist.loss[-20:]) / len(hist.loss[-20:]):.3f}")
-    encoder.eval()
-    return hist
-
-
-# ============================================================================ the full engine
-# ``python -m lga train``: configs, gradient accumulation over tasks, warm-up + step schedule, AMP on
-# CUDA, clipping, a non-finite-loss guard, validation-based model selection, atomic checkpoints,
-# exact resume, DDP (torchrun) with NCCL on GPUs and gloo on CPUs.
-
+__all__ = ["train", "episode_loss", "make_task", "stack_tasks", "TrainEpisodes", "LRSchedule", "RunResult",
+           "read_log", "NonFiniteLossError"]
 
 LOG_FIELDS = ("step", "epoch", "lr", "loss", "accuracy", "grad_norm", "episodes_per_s",
               "val_accuracy", "val_ci95", "best_step", "elapsed_s")
 #: keys that may differ between a run and its resumption
-RESUMABLE_CHANGES = ("data.workers", "train.log_interval", "train.device", "eval", "name")
+RESUMABLE_CHANGES = ("data.workers", "train.log_interval", "train.device", "train.feature_cache", "eval", "name")
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -131,91 +99,103 @@ class LRSchedule:
         self.step_count = int(state["step"])
 
 
-class EpisodicModel(nn.Module):
-    """Encoder + head as one module (what DDP wraps): clips of an episode in, ``(loss, logits)`` out."""
+# ----------------------------------------------------------------------------- one task
+def make_task(episode: Episode, videos: torch.Tensor, task: int = 0,
+              phase_bounds: torch.Tensor | None = None) -> dict:
+    """One episode as the training task :func:`episode_loss` takes.
 
-    def __init__(self, encoder: nn.Module, head: nn.Module):
-        super().__init__()
-        self.encoder, self.head = encoder, head
-
-    def forward(self, clips, support_labels, query_labels, n_way: int, text: dict | None = None):
-        n_s = support_labels.shape[-1]
-        feats = self.encoder(clips)                                    # [N*K + N*Q, T, D]
-        return head_loss(self.head, feats[None, :n_s], support_labels[None], feats[None, n_s:],
-                         query_labels[None], n_way, text)
-
-
-# ----------------------------------------------------------------------------- distributed
-@dataclass
-class Dist:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-    initialised_here: bool = False
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
+    Args:
+        episode: an :class:`~lga.data.episodes.Episode` (one, not a batch).
+        videos: the pool its indices point into: uint8 clips ``[V, T, H, W, 3]`` or features ``[V, T, D]``.
+        phase_bounds: ``[V, L+1]`` ground-truth phase bounds of the pool's videos over their T frames
+            (for LGA's ``segmenter="given"``), or None.
+    Returns ``{"task", "videos" [N*K + N*Q, ...] (supports then queries), "classes" [N],
+    "support_labels" [N*K], "query_labels" [N*Q]}`` (and ``"bounds" [N*K + N*Q, L+1]``).
+    """
+    idx = torch.from_numpy(np.concatenate([episode.support, episode.query]))
+    out = {"task": task, "videos": videos[idx], "classes": torch.from_numpy(episode.classes),
+           "support_labels": torch.from_numpy(episode.support_labels),
+           "query_labels": torch.from_numpy(episode.query_labels)}
+    if phase_bounds is not None:
+        out["bounds"] = phase_bounds[idx]
+    return out
 
 
-def init_distributed(device_kind: str) -> Dist:
-    """Join the process group that torchrun describes in the environment (no-op when WORLD_SIZE<=1)."""
-    import torch.distributed as tdist
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return Dist()
-    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
-    created = False
-    if not tdist.is_initialized():
-        backend = "nccl" if device_kind == "cuda" else "gloo"
-        if device_kind == "cuda":
-            torch.cuda.set_device(local)
-        tdist.init_process_group(backend=backend)
-        created = True
-    return Dist(rank, world, local, created)
+def episode_loss(net: nn.Module, item: dict, n_way: int, text_bank=None, device=None, amp_dtype=None):
+    """One training task's ``(loss, logits [1, N*Q, N])``, computed on the model's device.
+
+    ``net``: an :class:`~lga.engine.model.EpisodicModel` (or DDP around one); ``item``: a task
+    (:func:`make_task`, :class:`TrainEpisodes`) whose ``videos`` are clips or cached features,
+    wherever its tensors live, or E tasks of cached features stacked (:func:`stack_tasks`: one
+    forward pass, the loss averaged over the E tasks); ``text_bank``: the split's
+    :class:`~lga.models.text_bank.TextBank` (or None). Every input, the class texts included, is
+    moved to ``device`` (default: the model's, :mod:`lga.engine.device`) before the model runs;
+    ``amp_dtype`` turns on autocast there.
+    """
+    device = torch.device(device) if device is not None else model_device(net, default="cpu")
+    classes = item["classes"] if item["classes"].dim() == 2 else item["classes"][None]
+    text = text_bank.for_episodes(classes) if text_bank is not None else None
+    videos, s_lab, q_lab, text, bounds = to_device(
+        (item["videos"], item["support_labels"], item["query_labels"], text, item.get("bounds")), device,
+        non_blocking=True)
+    with torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None else contextlib.nullcontext():
+        return net(videos, s_lab, q_lab, n_way, text, bounds)
 
 
-def _resolve_device(name: str, dist: Dist) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and dist.world > 1:
-        return torch.device("cuda", dist.local_rank)
-    return torch.device(name)
-
-
-# ----------------------------------------------------------------------------- data
-def derive_seed(*parts: int) -> int:
-    """A 63-bit seed that is a function of ``parts`` (numpy's SeedSequence hashing)."""
-    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(2, np.uint64)[0] >> 1)
+def stack_tasks(items: list) -> dict:
+    """Tasks of cached features (same N, K, Q) as one batch: ``videos [E, N*K + N*Q, T, D]``,
+    ``classes [E, N]``, labels ``[E, N*K]`` / ``[E, N*Q]``; ``task`` is the first task's index.
+    The head's loss on the batch is the mean of the E tasks' losses (each averages over the same
+    number of queries and videos), so one step on it equals accumulating the E tasks' gradients."""
+    keys = ("videos", "classes", "support_labels", "query_labels") + (("bounds",) if "bounds" in items[0] else ())
+    out = {k: torch.stack([it[k] for it in items]) for k in keys}
+    out["task"] = items[0]["task"]
+    return out
 
 
 class TrainEpisodes(torch.utils.data.Dataset):
-    """Item ``step`` = this rank's episodes of optimizer step ``step``, with their frames read.
+    """Item ``step`` = this rank's tasks of optimizer step ``step`` (:func:`make_task` dicts).
 
     Global task ``j`` (0..E-1) of step ``s`` is episode ``s*E + j`` of the sampler; rank ``r`` of
-    ``W`` takes tasks ``r, r+W, ...``. Train-mode frames of position ``p`` of task ``j`` come from
-    ``default_rng([seed, s, j, p])``: the same frames whatever the rank count, worker count, or
-    where the run was resumed.
+    ``W`` takes tasks ``r, r+W, ...``. The frames and the crop of position ``p`` of task ``j`` come
+    from ``default_rng([seed, s, j, p])``: the same whatever the rank count, worker count, where the
+    run was resumed, and whether they are read from the videos (``source``: a
+    :class:`~lga.data.dataset.VideoDataset`) or from a frozen backbone's cached frames (a
+    :class:`~lga.engine.features.FrameBank`). With ground-truth phase bounds (the frame bank's, or
+    ``phase_bounds [V, L+1]`` in the videos' frame numbers), each task also has its clips' ``bounds``.
     """
 
-    def __init__(self, dataset, sampler: EpisodeSampler, tasks_per_step: int, seed: int, rank: int = 0,
-                 world: int = 1, sampling: str = "random"):
-        self.dataset, self.sampler, self.tasks, self.seed = dataset, sampler, tasks_per_step, seed
+    def __init__(self, source, sampler: EpisodeSampler, tasks_per_step: int, seed: int, rank: int = 0,
+                 world: int = 1, sampling: str = "random", crops: Crops | None = None, num_frames: int = 8,
+                 phase_bounds: torch.Tensor | None = None):
+        self.source, self.sampler, self.tasks, self.seed = source, sampler, tasks_per_step, seed
+        self.phase_bounds = phase_bounds
         self.rank, self.world, self.sampling = rank, world, sampling
+        self.crops = crops or Crops()
+        self.num_frames = getattr(source, "num_frames", num_frames)
         self.warned: set = set()
 
     def __len__(self):
         return 1 << 62
 
-    def _read(self, idx: int, rng) -> torch.Tensor:
+    def _read(self, idx: int, rng):
+        """``(clip or features [T, ...], bounds [L+1] or None)`` of video ``idx``."""
+        if isinstance(self.source, FrameBank):
+            return self.source.clip(idx, self.num_frames, rng, self.crops, self.sampling)
+        from ..anatomy.visual import bounds_for_sampled_frames
         from ..data.video import VideoError, read_video
-        item = self.dataset.items[idx]
+        item = self.source.items[idx]
         candidates = [idx] + [int(i) for i in self.sampler.by_class[item.label] if i != idx]
         for i in candidates:   # an unreadable video is replaced by the next readable one of its class
             try:
                 mode = "train" if self.sampling == "random" else "test"
-                return read_video(self.dataset.items[i].path, self.dataset.num_frames, mode,
-                                  rng if mode == "train" else None)
+                clip, frames = read_video(self.source.items[i].path, self.num_frames, mode,
+                                          rng if mode == "train" else None, return_indices=True)
+                view = self.crops.train_view(self.crops.draw(rng), clip.shape[1], clip.shape[2])
+                bounds = None
+                if self.phase_bounds is not None:
+                    bounds = bounds_for_sampled_frames(torch.from_numpy(frames), self.phase_bounds[i][None])[0]
+                return Crops.apply(clip, view).contiguous(), bounds
             except VideoError as e:
                 if e.path not in self.warned:
                     self.warned.add(e.path)
@@ -227,11 +207,13 @@ class TrainEpisodes(torch.utils.data.Dataset):
         for j in range(self.rank, self.tasks, self.world):
             ep = self.sampler.episode(step * self.tasks + j)
             idx = np.concatenate([ep.support, ep.query])
-            clips = torch.stack([self._read(int(v), np.random.default_rng([self.seed, step, j, p]))
-                                 for p, v in enumerate(idx)])
-            out.append({"task": j, "clips": clips, "classes": torch.from_numpy(ep.classes),
-                        "support_labels": torch.from_numpy(ep.support_labels),
-                        "query_labels": torch.from_numpy(ep.query_labels)})
+            read = [self._read(int(v), np.random.default_rng([self.seed, step, j, p])) for p, v in enumerate(idx)]
+            task = {"task": j, "videos": torch.stack([r[0] for r in read]), "classes": torch.from_numpy(ep.classes),
+                    "support_labels": torch.from_numpy(ep.support_labels),
+                    "query_labels": torch.from_numpy(ep.query_labels)}
+            if all(r[1] is not None for r in read):
+                task["bounds"] = torch.stack([r[1] for r in read])
+            out.append(task)
         return out
 
 
@@ -308,7 +290,10 @@ class RunResult:
     val_history: list            # [(step, accuracy, ci95)]
     last_checkpoint: Path
     best_checkpoint: Path | None
-    model: nn.Module | None = None   # the trained EpisodicModel (encoder + head), last weights
+    model: nn.Module | None = None   # the trained EpisodicModel, last weights (the head alone if frozen)
+    episodes_per_s: float | None = None   # training tasks per second of training-step time (this process)
+    peak_memory_gib: float | None = None  # peak GPU memory allocated by this process (None on the CPU)
+    backbone: str = "finetune"            # the mode the run trained in: "finetune" or "frozen"
 
 
 def _config_diff(a: dict, b: dict, prefix: str = "") -> list[str]:
@@ -335,27 +320,8 @@ def make_optimizer(params, t) -> torch.optim.Optimizer:
     return opt
 
 
-def build_model(cfg, device=None) -> EpisodicModel:
-    """Encoder and head of a config, seeded by ``train.seed`` (same seed, same initial weights)."""
-    torch.manual_seed(cfg.train.seed)
-    encoder = build_encoder(cfg.model, device=device)
-    head = build_head(cfg.model, encoder_dim(encoder))
-    return EpisodicModel(encoder, head)
-
-
-def _load_anatomy(cfg, root: Path):
-    """Where the class anatomy comes from: ``data.anatomy`` (a file or a shipped dataset name), else the
-    dataset's own ``anatomy.json``, else the anatomy shipped for the benchmark, else None."""
-    if cfg.data.anatomy:
-        return cfg.data.anatomy
-    if (root / "anatomy.json").is_file():
-        return str(root)
-    from ..anatomy.shipped import SHIPPED_FILES
-    return cfg.data.dataset if cfg.data.dataset in SHIPPED_FILES else None
-
-
 def train(cfg, out_dir, resume: bool = False, progress: bool = True, stop_after: int | None = None,
-          fault=None) -> RunResult:
+          fault=None, features: FrozenFeatures | None = None) -> RunResult:
     """Meta-train the model of ``cfg`` into the run directory ``out_dir``.
 
     Args:
@@ -363,20 +329,27 @@ def train(cfg, out_dir, resume: bool = False, progress: bool = True, stop_after:
             an uninterrupted run).
         stop_after: stop (as if killed) once this many optimizer steps are done (tests, notebooks).
         fault: test hook ``fault(step, loss)`` called after every micro-batch loss (may alter it).
+        features: a frozen backbone's cached features for this config
+            (:meth:`FrozenFeatures.from_config`); the run then trains the head on them without
+            building or running the encoder (``train.backbone`` must be ``frozen`` or ``auto``).
 
-    Returns a :class:`RunResult`. Under torchrun every rank calls this; rank 0 writes the files.
+    Returns a :class:`RunResult`. Under torchrun every rank calls this; rank 0 writes the files. The
+    run directory holds ``config.yaml``, ``log.csv``, ``summary.json`` (at the end) and
+    ``checkpoints/{last,best}.safetensors`` (a frozen-backbone run checkpoints the head alone, with
+    the key of the encoder its features came from).
     """
     from ..config import validate
     from ..data.dataset import VideoDataset
-    from .evaluate import encode_split, evaluate_episodes
+    from .build import check_components
 
     validate(cfg)
-    from .build import check_components
     check_components(cfg.model)
     t, d = cfg.train, cfg.data
-    kind = "cuda" if (t.device.startswith("cuda") or (t.device == "auto" and torch.cuda.is_available())) else "cpu"
-    dist = init_distributed(kind)
-    device = _resolve_device(t.device, dist)
+    if features is not None and t.backbone == "finetune":
+        raise ValueError("train(features=...) trains a head on a frozen backbone's features, but the config "
+                         "says train.backbone=finetune")
+    dist = init_distributed(device_kind(t.device))
+    device = resolve_device(t.device, dist)
     run_dir = Path(out_dir)
     ck_dir = run_dir / "checkpoints"
     last_path, best_path = ck_dir / "last.safetensors", ck_dir / "best.safetensors"
@@ -387,43 +360,77 @@ def train(cfg, out_dir, resume: bool = False, progress: bool = True, stop_after:
     if resume:          # every rank checks (one node, one file system), so none is left waiting
         if not last_path.is_file():
             raise FileNotFoundError(f"--resume: no checkpoint {last_path} to resume from")
+        # refuse a changed config before anything in the run directory is rewritten
+        diff = [k for k in _config_diff(ckpt.read_metadata(last_path)["config"], resolved)
+                if not any(k == c or k.startswith(c + ".") for c in RESUMABLE_CHANGES)]
+        if diff:
+            raise ValueError(f"--resume: the config differs from the run's in {', '.join(diff)}")
     elif last_path.is_file():
         raise FileExistsError(f"{run_dir} already holds a run (checkpoints/last.safetensors); pass "
                               "--resume to continue it or choose another --out")
+
+    # --- data (checked before anything is written or encoded)
+    root = cfg.dataset_root()
+    crops = Crops.from_config(d)
+    if features is None:
+        train_ds = VideoDataset(root, "train", d.num_frames, mode="train" if d.train_sampling == "random" else "test")
+        val_ds = VideoDataset(root, "val", d.num_frames, mode="test")
+        train_labels, val_labels = train_ds.labels, val_ds.labels
+    else:
+        features.check(cfg)
+        train_labels, val_labels = features.train.labels, features.val.labels
+    sampler = EpisodeSampler(train_labels, d.n_way, d.k_shot, d.train_queries, seed=t.seed,
+                             num_episodes=cfg.total_steps * t.tasks_per_step)
+    try:    # fail now, not at the first validation, eval_interval steps later
+        EpisodeSampler(val_labels, d.n_way, d.k_shot, d.test_queries, num_episodes=t.val_episodes)
+    except ValueError as e:
+        raise ValueError(f"the validation split of {root} cannot supply episodes: {e}") from None
+
+    # --- model: encoder + head, or the head alone on a frozen backbone's features
+    if features is None:
+        model = build_model(cfg, device).to(device)
+        mode = backbone_mode(cfg, model.encoder)
+        if mode == "frozen":
+            if dist.world > 1:
+                raise ValueError("train.backbone=frozen runs in one process (a head on cached features); "
+                                 "start it without torchrun")
+            features = FrozenFeatures.from_config(cfg, encoder=model.encoder, splits=("train", "val"),
+                                                  device=device, progress=progress and dist.main)
+            model = EpisodicModel(None, model.head)
+    else:
+        mode = "frozen"
+        model = build_model(cfg, device, dim=features.dim).to(device)
     if dist.main:
         run_dir.mkdir(parents=True, exist_ok=True)
         cfg.to_yaml(run_dir / "config.yaml")
-
-    # --- data
-    root = cfg.dataset_root()
-    train_ds = VideoDataset(root, "train", d.num_frames, mode="train" if d.train_sampling == "random" else "test")
-    sampler = EpisodeSampler(train_ds.labels, d.n_way, d.k_shot, d.train_queries, seed=t.seed,
-                             num_episodes=cfg.total_steps * t.tasks_per_step)
-    val_ds = VideoDataset(root, "val", d.num_frames, mode="test")
-    anatomy = _load_anatomy(cfg, root)
-
-    # --- model, optimizer
-    model = build_model(cfg, device).to(device)
-    text_train = build_text_bank(cfg.model, train_ds.class_names, encoder=model.encoder, anatomy=anatomy,
-                                 device=device)
-    text_val = build_text_bank(cfg.model, val_ds.class_names, encoder=model.encoder, anatomy=anatomy,
-                               device=device)
+    if mode == "frozen":
+        text_train = features.train.bank if cfg.model.text != "none" else None
+        text_val = features.val.bank if cfg.model.text != "none" else None
+        source, train_bounds = features.train, None
+    else:
+        anatomy = anatomy_source(cfg, root)
+        text_train = build_text_bank(cfg.model, train_ds.class_names, encoder=model.encoder, anatomy=anatomy,
+                                     device=device)
+        text_val = build_text_bank(cfg.model, val_ds.class_names, encoder=model.encoder, anatomy=anatomy,
+                                   device=device)
+        source = train_ds
+        gt = video_bounds(root, [it.key for it in train_ds.items])
+        train_bounds = gt[0] if gt is not None else None
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
-        raise ValueError("the model has no trainable parameters")
+        raise ValueError("the model has no trainable parameters" + (
+            " (a head without parameters on a frozen backbone: evaluate it as it is, "
+            "lga.engine.evaluate.evaluate_checkpoint(cfg, None))" if mode == "frozen" else ""))
     opt = make_optimizer(params, t)
     sched = LRSchedule(t)
     use_amp = t.amp and device.type == "cuda"
     amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+    ck_extra = {"backbone": mode, "encoder_key": features.key if mode == "frozen" else None}
 
     start, best_val, best_step, val_hist = 0, None, None, []
     if resume:
         tensors, meta = ckpt.read_checkpoint(last_path)
-        diff = [k for k in _config_diff(meta["config"], resolved)
-                if not any(k == c or k.startswith(c + ".") for c in RESUMABLE_CHANGES)]
-        if diff:
-            raise ValueError(f"--resume: the config differs from the run's in {', '.join(diff)}")
         model.load_state_dict(ckpt.model_state(tensors))
         opt.load_state_dict(ckpt.optimizer_from_flat(tensors, meta["optimizer"]))
         sched.load_state_dict(meta["scheduler"])
@@ -434,7 +441,7 @@ def train(cfg, out_dir, resume: bool = False, progress: bool = True, stop_after:
         val_hist = [tuple(v) for v in meta.get("val_history", [])]
 
     ddp = None
-    if dist.world > 1:
+    if dist.grouped:
         from torch.nn.parallel import DistributedDataParallel
         ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
                                       find_unused_parameters=t.find_unused_parameters)
@@ -442,54 +449,66 @@ def train(cfg, out_dir, resume: bool = False, progress: bool = True, stop_after:
 
     log = RunLog(run_dir, start if resume else None, enabled=dist.main)
     total = cfg.total_steps if stop_after is None else min(cfg.total_steps, stop_after)
-    data = TrainEpisodes(train_ds, sampler, t.tasks_per_step, t.seed, dist.rank, dist.world, d.train_sampling)
+    data = TrainEpisodes(source, sampler, t.tasks_per_step, t.seed, dist.rank, dist.world, d.train_sampling,
+                         crops, d.num_frames, train_bounds)
     loader = torch.utils.data.DataLoader(data, sampler=_StepSampler(start, total), batch_size=None,
-                                         num_workers=d.workers, collate_fn=_identity,
-                                         persistent_workers=False, pin_memory=device.type == "cuda")
+                                         num_workers=d.workers if mode == "finetune" else 0, collate_fn=_identity,
+                                         persistent_workers=False, pin_memory=device.type == "cuda",
+                                         worker_init_fn=worker_init())
     ck_every = t.checkpoint_interval or t.eval_interval
+    # a frozen backbone's tasks go through the head in one batched pass (no dropout RNG per task then)
+    batch_tasks = mode == "frozen" and ddp is None and t.tasks_per_step > 1
 
     def save(step):
         meta = {"step": step, "best_val": best_val, "best_step": best_step, "val_history": val_hist,
                 "scheduler": sched.state_dict(), "scaler": scaler.state_dict() if scaler.is_enabled() else None,
-                "config": resolved, "world_size": dist.world}
+                "config": resolved, "world_size": dist.world, **ck_extra}
         ckpt.save_checkpoint(last_path, model, meta, optimizer=opt)
 
     def validate_now(step):
-        feats, labels, _, _ = encode_split(model.encoder, val_ds, batch_size=cfg.eval.encode_batch,
-                                           device=device, progress=False)
-        vs = EpisodeSampler(labels.numpy(), d.n_way, d.k_shot, d.test_queries, seed=t.seed + 10_000,
+        if mode == "frozen":
+            feats, labels, bounds = features.val.features, features.val.labels, features.val.phase_bounds
+        else:
+            feats, labels, keys, _ = encode_split(model.encoder, val_ds, batch_size=cfg.eval.encode_batch,
+                                                  device=device, progress=False, crops=crops)
+            bounds = sampled_bounds(root, keys, d.num_frames)
+        vs = EpisodeSampler(np.asarray(labels), d.n_way, d.k_shot, d.test_queries, seed=t.seed + 10_000,
                             num_episodes=t.val_episodes)
         model.head.eval()
-        r = evaluate_episodes(model.head, feats, labels, vs, batch_episodes=cfg.eval.batch_episodes,
-                              progress=False, text_bank=text_val)
+        r = evaluate_episodes(model.head, feats.to(device), labels, vs, batch_episodes=cfg.eval.batch_episodes,
+                              progress=False, text_bank=text_val, device=device, phase_bounds=bounds)
         model.head.train()
         return r
 
     model.train()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
     t0, seen, window = time.perf_counter(), 0, []
-    bar = tqdm(total=total, initial=start, desc="meta-training", disable=not (progress and dist.main),
-               dynamic_ncols=True)
+    train_s = 0.0                       # seconds spent in training steps (not validation, not checkpoints)
+    bar = tqdm(total=total, initial=start, desc=f"meta-training ({mode} backbone)",
+               disable=not (progress and dist.main), dynamic_ncols=True)
     step = start
     try:
         for step_items in loader:
+            t_step = time.perf_counter()
             lr = sched.apply(opt, step)
             opt.zero_grad(set_to_none=True)
             losses, accs = [], []
+            if batch_tasks:   # a frozen backbone's tasks: one batched forward (the mean of their losses)
+                step_items = [stack_tasks(step_items)]
             for m, item in enumerate(step_items):
                 torch.manual_seed(derive_seed(t.seed, 2, step, item["task"]))   # dropout etc.
-                clips = item["clips"].to(device, non_blocking=True)
-                s_lab, q_lab = item["support_labels"].to(device), item["query_labels"].to(device)
-                text = text_train.for_episodes(item["classes"][None].to(device)) if text_train else None
                 sync = ddp is None or m == len(step_items) - 1
                 with (contextlib.nullcontext() if sync else ddp.no_sync()):
-                    with torch.autocast("cuda", dtype=amp_dtype) if use_amp else contextlib.nullcontext():
-                        loss, logits = net(clips, s_lab, q_lab, sampler.n_way, text)
+                    loss, logits = episode_loss(net, item, sampler.n_way, text_train, device,
+                                                amp_dtype if use_amp else None)
                     if fault is not None:
                         loss = fault(step, loss)
                     _guard(loss, step, item["task"], dist, device, last_path)
-                    scaler.scale(loss / t.tasks_per_step * dist.world).backward()
+                    scaler.scale(loss / len(step_items)).backward()     # DDP averages over ranks
                 losses.append(loss.item())
-                accs.append((logits.detach().argmax(-1).flatten().cpu() == item["query_labels"]).float().mean().item())
+                hits = logits.detach().argmax(-1).flatten().cpu() == item["query_labels"].flatten()
+                accs.append(hits.float().mean().item())
             scaler.unscale_(opt)
             gnorm = (torch.nn.utils.clip_grad_norm_(params, t.grad_clip) if t.grad_clip
                      else torch.nn.utils.clip_grad_norm_(params, float("inf")))
@@ -500,6 +519,7 @@ def train(cfg, out_dir, resume: bool = False, progress: bool = True, stop_after:
             scaler.update()
             step += 1
             seen += t.tasks_per_step
+            train_s += time.perf_counter() - t_step
             loss_v, acc_v = _mean_across(losses, dist, device), _mean_across(accs, dist, device)
             window.append((loss_v, acc_v))
             bar.update(1)
@@ -509,7 +529,7 @@ def train(cfg, out_dir, resume: bool = False, progress: bool = True, stop_after:
                 window = []
                 bar.set_postfix(loss=f"{lw:.3f}", acc=f"{aw:.2f}", lr=f"{lr:.2e}")
                 log.write(step=step, epoch=round(step / t.steps_per_epoch, 4), lr=lr, loss=float(lw),
-                          accuracy=float(aw), grad_norm=float(gnorm), episodes_per_s=seen / max(elapsed, 1e-9),
+                          accuracy=float(aw), grad_norm=float(gnorm), episodes_per_s=seen / max(train_s, 1e-9),
                           elapsed_s=round(elapsed, 2))
             if step % t.eval_interval == 0 or step == cfg.total_steps:
                 if dist.main:
@@ -518,12 +538,13 @@ def train(cfg, out_dir, resume: bool = False, progress: bool = True, stop_after:
                     if best_val is None or r.mean > best_val:
                         best_val, best_step = r.mean, step
                         ckpt.save_checkpoint(best_path, model, {"step": step, "val_accuracy": r.mean,
-                                                                "val_ci95": r.ci95, "config": resolved},
-                                             with_rng=False)
+                                                                "val_ci95": r.ci95, "config": resolved,
+                                                                **ck_extra}, with_rng=False)
                     log.write(step=step, epoch=round(step / t.steps_per_epoch, 4), val_accuracy=r.mean,
                               val_ci95=r.ci95, best_step=best_step, elapsed_s=round(elapsed, 2))
-                    bar.write(f"step {step}: val {100 * r.mean:.2f} ± {100 * r.ci95:.2f} % "
-                              f"(best {100 * best_val:.2f} at step {best_step})")
+                    if progress:
+                        bar.write(f"step {step}: val {100 * r.mean:.2f} ± {100 * r.ci95:.2f} % "
+                                  f"(best {100 * best_val:.2f} at step {best_step})")
                 _barrier(dist)
             if step % ck_every == 0 or step == total:
                 if dist.main:
@@ -534,21 +555,30 @@ def train(cfg, out_dir, resume: bool = False, progress: bool = True, stop_after:
         log.close()
     if dist.main and step == cfg.total_steps:
         summary = {"steps": step, "best_step": best_step, "best_val_accuracy": best_val,
-                   "val_history": val_hist, "episodes_per_s": seen / max(time.perf_counter() - t0, 1e-9),
-                   "world_size": dist.world}
+                   "val_history": val_hist, "episodes_per_s": seen / max(train_s, 1e-9),
+                   "steps_this_process": step - start, "world_size": dist.world,
+                   "peak_memory_gib": peak_memory_gib(device), "backbone": mode}
         from ..data.layout import write_json
         write_json(run_dir / "summary.json", summary)
     result = RunResult(run_dir, step, best_step, best_val, val_hist, last_path,
-                       best_path if best_path.is_file() else None, model)
+                       best_path if best_path.is_file() else None, model,
+                       episodes_per_s=seen / max(train_s, 1e-9), peak_memory_gib=peak_memory_gib(device),
+                       backbone=mode)
     if dist.initialised_here:
         import torch.distributed as tdist
         tdist.destroy_process_group()
     return result
 
 
+def peak_memory_gib(device) -> float | None:
+    """Peak GPU memory allocated on ``device`` since the last reset, in GiB (None off CUDA)."""
+    device = torch.device(device)
+    return torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
+
+
 def _guard(loss, step, task, dist, device, last_path):
     finite = torch.isfinite(loss.detach()).all()
-    if dist.world > 1:
+    if dist.grouped:
         import torch.distributed as tdist
         flag = finite.to(device=device, dtype=torch.int32).reshape(1)
         tdist.all_reduce(flag, op=tdist.ReduceOp.MIN)
@@ -563,7 +593,7 @@ def _guard(loss, step, task, dist, device, last_path):
 
 def _mean_across(values, dist, device) -> float:
     v = float(np.mean(values))
-    if dist.world > 1:
+    if dist.grouped:
         import torch.distributed as tdist
         x = torch.tensor([v], device=device, dtype=torch.float64)
         tdist.all_reduce(x)
@@ -572,6 +602,6 @@ def _mean_across(values, dist, device) -> float:
 
 
 def _barrier(dist):
-    if dist.world > 1:
+    if dist.grouped:
         import torch.distributed as tdist
         tdist.barrier()

@@ -27,6 +27,10 @@ class ClipFrameEncoder(nn.Module):
             :func:`~lga.models.backbone.set_trainable` (default: everything frozen).
         chunk_size: frames encoded per forward pass of the vision tower.
         normalize: L2-normalise the features (CLIP's convention; the heads use cosine distances).
+        grad_checkpointing: recompute the vision transformer's block activations in the backward
+            pass instead of storing them (open_clip's ``set_grad_checkpointing``): far less GPU
+            memory when blocks are trained, for one extra forward pass of those blocks. ViT towers
+            only (a ResNet tower would silently ignore it, so it is refused there).
 
     A fully frozen vision tower always stays in eval mode (``train()`` does not switch it: batch
     statistics of the ResNet tower and dropout stay off), and is run without building a graph.
@@ -34,8 +38,14 @@ class ClipFrameEncoder(nn.Module):
 
     def __init__(self, model: nn.Module, tokenizer=None, train_last_blocks: int = 0,
                  train_text: bool | int = False, train_logit_scale: bool = False,
-                 chunk_size: int = 64, normalize: bool = True):
+                 chunk_size: int = 64, normalize: bool = True, grad_checkpointing: bool = False):
         super().__init__()
+        if grad_checkpointing:
+            if not hasattr(model.visual, "transformer"):
+                raise ValueError(f"grad_checkpointing needs a vision transformer tower; "
+                                 f"{type(model.visual).__name__} has none")
+            model.visual.set_grad_checkpointing(True)
+        self.grad_checkpointing = bool(grad_checkpointing)
         self.model = model
         self.tokenizer = tokenizer
         self.chunk_size, self.normalize = chunk_size, normalize

@@ -19,13 +19,18 @@ override it. Heads in this file:
 
 - :class:`ProtoNet`       mean-pooled frames, class mean, (squared) Euclidean or cosine. Order-blind.
 - :class:`OTAMHead`       OTAM (Cao et al., CVPR 2020): soft-DTW alignment of frame sequences.
-- :class:`LabelOnlyHead`  CLIP-FSAR-style: video-video matching plus video-to-*label*-text
+- :class:`LabelOnlyHead`  CLIP-FSAR's recipe: OTAM on text-modulated frames plus video-to-*label*-text
                           matching, fused like LGA, with no anatomy at all.
+
+With K > 1 shots, the heads that match frame sequences combine the shots by a ``shot_rule``
+(:data:`SHOT_RULES`): average the K distances, or average the K shots into one prototype sequence.
 
 The LGA head itself lives in :mod:`lga.models.lga`.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -33,8 +38,8 @@ from torch.nn import functional as F
 
 from . import matching
 
-__all__ = ["class_means", "per_class_mean_distance", "FewShotHead", "ProtoNet", "OTAMHead",
-           "LabelOnlyHead"]
+__all__ = ["class_means", "per_class_mean_distance", "merge_shots", "SHOT_RULES", "logit_scale", "scaled",
+           "FewShotHead", "ProtoNet", "OTAMHead", "LabelOnlyHead"]
 
 
 def class_means(feats: torch.Tensor, labels: torch.Tensor, n_way: int) -> torch.Tensor:
@@ -53,11 +58,54 @@ def per_class_mean_distance(dist: torch.Tensor, support_labels: torch.Tensor, n_
     """Average query-to-support distances over the K support videos of each class.
 
     dist ``[E, Nq, S]`` (one distance per support *video*), support_labels ``[E, S]`` -> ``[E, Nq, N]``.
-    This is how few-shot-action-recognition (Perrett et al.) turns OTAM/TRX-style per-video scores
-    into class scores when K > 1: frame sequences of different shots cannot be averaged into one
-    prototype sequence (their phases are not aligned), so each shot is scored on its own.
+    This is the K-shot rule ``"mean_distance"`` of :data:`SHOT_RULES`, the one of
+    few-shot-action-recognition (Perrett et al.) for OTAM/TRX-style heads: each shot is matched on
+    its own and the K distances are averaged. The other rule, ``"prototype"``, averages the shots'
+    frame features into one prototype sequence first (:func:`merge_shots`).
     """
     return class_means(dist.transpose(1, 2), support_labels, n_way).transpose(1, 2)
+
+
+#: How K > 1 support videos of a class become one class score (a head's ``shot_rule``):
+#: ``"mean_distance"``: match the query with each shot and average the K distances
+#: (:func:`per_class_mean_distance`); ``"prototype"``: average the K shots frame by frame into one
+#: prototype sequence and match the query with it once (:func:`merge_shots`; CLIP-FSAR's 5-shot configs
+#: and HyRSM do this: frame t of the prototype is the mean of frame t of the shots). Every head here
+#: defaults to "prototype", the rule chosen by measurement (the module docstring of :mod:`lga.models.lga`).
+SHOT_RULES = ("mean_distance", "prototype")
+
+
+def merge_shots(support: torch.Tensor, support_labels: torch.Tensor, n_way: int):
+    """The ``"prototype"`` K-shot rule: each class's K support videos averaged frame by frame.
+
+    support ``[E, N*K, T, D]``, support_labels ``[E, N*K]`` -> ``(prototypes [E, N, T, D],
+    labels [E, N] = 0..N-1)``: one support "video" per class, which a head then matches as a 1-shot
+    episode. Frame t of a prototype is the mean of frame t of the shots: the sampled frames of every
+    video cover its whole length in order, so frame t of each shot lies at the same relative time.
+    """
+    protos = class_means(support, support_labels, n_way)
+    labels = torch.arange(n_way, device=support_labels.device).expand(support.shape[0], n_way)
+    return protos, labels
+
+
+def _check_shot_rule(rule: str) -> str:
+    if rule not in SHOT_RULES:
+        raise ValueError(f"shot_rule must be one of {SHOT_RULES}, got {rule!r}")
+    return rule
+
+
+def logit_scale(temperature: float, learn: bool) -> nn.Parameter:
+    """CLIP's logit scale: a parameter ``log(1 / temperature)``, trained when ``learn`` (logits are
+    ``similarity * exp(scale)``, see :func:`scaled`)."""
+    if not temperature > 0:
+        raise ValueError(f"a temperature must be > 0, got {temperature}")
+    return nn.Parameter(torch.tensor(math.log(1.0 / temperature)), requires_grad=learn)
+
+
+def scaled(similarity: torch.Tensor, scale: torch.Tensor, max_scale: float = 100.0) -> torch.Tensor:
+    """``similarity * exp(scale)`` with ``exp(scale)`` at most ``max_scale`` (CLIP clamps its logit
+    scale at 100: a temperature of at least 0.01)."""
+    return similarity * scale.clamp(max=math.log(max_scale)).exp().to(similarity.dtype)
 
 
 class FewShotHead(nn.Module):
@@ -104,51 +152,67 @@ class ProtoNet(FewShotHead):
 class OTAMHead(FewShotHead):
     """OTAM (Cao et al., CVPR 2020): ordered temporal alignment of query and support frames.
 
-    Each query is aligned to each support *video* with :func:`lga.models.matching.otam_distance`
-    (soft-DTW over frame cosine distances, bidirectional by default); with K > 1 shots the K
-    distances of a class are averaged (:func:`per_class_mean_distance`, the K-shot rule of the FSAR
-    code base) and the logits are ``-distance / temperature``.
+    Each query is aligned to each support video with :func:`lga.models.matching.otam_distance`
+    (soft-DTW over frame cosine distances, bidirectional by default; ``lbda`` its soft-min
+    temperature: 0.1 in few-shot-action-recognition, 0.5 in CLIP-FSAR). With K > 1 shots,
+    ``shot_rule`` (:data:`SHOT_RULES`) averages either the K distances or the K shots' frames. The
+    logits are ``-distance / temperature``.
     """
 
-    def __init__(self, lbda: float = 0.1, bidirectional: bool = True, temperature: float = 1.0):
+    def __init__(self, lbda: float = 0.1, bidirectional: bool = True, temperature: float = 1.0,
+                 shot_rule: str = "prototype"):
         super().__init__()
         self.lbda, self.bidirectional, self.temperature = lbda, bidirectional, temperature
+        self.shot_rule = _check_shot_rule(shot_rule)
 
     def forward(self, support: torch.Tensor, support_labels: torch.Tensor, query: torch.Tensor,
                 n_way: int, **text) -> torch.Tensor:
-        d = matching.otam_distance(query, support, self.lbda, self.bidirectional)   # [E, N*Q, N*K]
+        if self.shot_rule == "prototype":
+            support, support_labels = merge_shots(support, support_labels, n_way)
+        d = matching.otam_distance(query, support, self.lbda, self.bidirectional)   # [E, N*Q, S]
         return -per_class_mean_distance(d, support_labels, n_way) / self.temperature
 
 
 class LabelOnlyHead(FewShotHead):
-    """CLIP-FSAR-style matching with the class *label* as the only text: no anatomy.
+    """CLIP-FSAR's recipe with the class *label* as the only text: no anatomy (the baseline LGA beats).
 
     Two branches, fused like LGA (:func:`lga.models.matching.fuse_log_probabilities`):
 
-    - video-video: ``vv="mean"`` compares mean-pooled videos to class prototypes by cosine
-      (``logit = cos / vv_temperature``); ``vv="otam"`` aligns frames with OTAM per support video
-      and averages over shots (``logit = -distance / vv_temperature``).
-    - video-text: the mean-pooled query against each class's ``label_text`` by cosine
-      (``logit = cos / vt_temperature``), as CLIP zero-shot classification does.
+    - video-video: ``vv="otam"`` (default, CLIP-FSAR's matching) aligns the query's frames with each
+      support's by OTAM (soft-min temperature ``otam_lbda``: 0.5, the value of CLIP-FSAR's
+      ``OTAM_cum_dist_v2`` in its public ``models/base/few_shot.py``) and combines the K shots by
+      ``shot_rule``; ``logit = -distance / vv_temperature``. ``vv="mean"`` compares mean-pooled videos
+      with the class means by cosine (``logit = cos / vv_temperature``).
+    - video-text: the mean-pooled query against each class's ``label_text`` by cosine, times a
+      CLIP-style logit scale (``1 / vt_temperature`` at the start, trained when
+      ``learn_vt_temperature``), as CLIP zero-shot classification does.
 
     ``log p = alpha * log p_vv + (1 - alpha) * log p_vt`` (renormalised) is what ``forward``
-    returns. With ``dim`` given, support frames are first modulated by their label text with one
-    :class:`lga.models.fusion.PhaseFusion` layer over the *frames* (``Q_t = f_t + label``, keys and
-    values the frames) -- CLIP-FSAR's prototype modulation, in the same block LGA uses for phases
-    -- and the frames of the supports are replaced by ``f_t + (normalize(f~_t) * |f_t| - f_t)``
-    (i.e. by the fused frame rescaled to the original norm). Queries pass through the same layer
-    without text.
+    returns. With ``dim`` (the registry passes the encoder's), support frames are first modulated
+    by their label text with one :class:`lga.models.fusion.PhaseFusion` layer over the *frames*
+    (``Q_t = f_t + label``, keys and values the frames) -- CLIP-FSAR's prototype modulation, in the
+    same block LGA uses for phases -- and each frame is replaced by the fused frame rescaled to its
+    norm. Queries pass through the same layer without text. With ``shot_rule="prototype"`` the K
+    shots of a class are averaged frame by frame *before* the modulation, as CLIP-FSAR's 5-shot
+    configs do (``MERGE_BEFORE: true``); ``"mean_distance"`` modulates every shot and averages the
+    K OTAM distances.
 
-    ``loss``: ``ce_weight`` x cross-entropy on the logits chosen by ``train_with`` ("vv": the
-    video-video branch only, as LGA; "fused") + ``vt_weight`` x the video-text cross-entropy of the
-    query *and* support videos against the episode's label texts (CLIP-FSAR's video-text loss,
-    restricted to the episode's classes).
+    ``loss``: ``ce_weight`` x cross-entropy of the ``train_with`` logits ("vv": the video-video
+    branch only, as LGA; "fused") + ``vt_weight`` x the video-text cross-entropy of the query *and*
+    support videos against the episode's label texts: the loss LGA trains with, on the label.
+
+    Differences from CLIP-FSAR's code, all [choose] ours, to train exactly like LGA: its text token
+    joins the frames in a self-attention transformer (here a cross-attention block), its
+    video-text loss (weight 1.2) runs over all training classes (here the episode's) with a logit
+    scale starting at 1 (here 1/0.07), and its default inference uses the modulated OTAM alone
+    (``alpha=1``; its COMBINE option weighs the text 0.9). Defaults: ``alpha=0.5`` like LGA.
     """
 
-    def __init__(self, vv: str = "mean", alpha: float = 0.5, vv_temperature: float = 0.1,
-                 vt_temperature: float = 0.07, otam_lbda: float = 0.1, dim: int | None = None,
-                 num_heads: int = 4, ce_weight: float = 1.0, vt_weight: float = 1.0,
-                 train_with: str = "vv"):
+    def __init__(self, vv: str = "otam", alpha: float = 0.5, vv_temperature: float | None = None,
+                 vt_temperature: float = 0.07, otam_lbda: float = 0.5, dim: int | None = None,
+                 num_heads: int = 8, ce_weight: float = 1.0, vt_weight: float = 1.0,
+                 train_with: str = "vv", shot_rule: str = "prototype", learn_vt_temperature: bool = True,
+                 learn_vv_temperature: bool = False, max_logit_scale: float = 100.0):
         super().__init__()
         if vv not in ("mean", "otam"):
             raise ValueError(f"vv must be 'mean' or 'otam', got {vv!r}")
@@ -156,13 +220,29 @@ class LabelOnlyHead(FewShotHead):
             raise ValueError(f"train_with must be 'vv' or 'fused', got {train_with!r}")
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+        if vv_temperature is None:      # OTAM: CLIP-FSAR's logits are minus the *sum* of the two directions
+            vv_temperature = 0.5 if vv == "otam" else 0.1
         self.vv, self.alpha, self.otam_lbda = vv, alpha, otam_lbda
-        self.vv_temperature, self.vt_temperature = vv_temperature, vt_temperature
+        self.shot_rule = _check_shot_rule(shot_rule)
+        self.vv_scale = logit_scale(vv_temperature, learn_vv_temperature)
+        self.vt_scale = logit_scale(vt_temperature, learn_vt_temperature)
+        self.max_logit_scale = max_logit_scale
         self.ce_weight, self.vt_weight, self.train_with = ce_weight, vt_weight, train_with
         self.fusion = None
         if dim is not None:
             from .fusion import PhaseFusion
             self.fusion = PhaseFusion(dim, num_heads=num_heads)
+
+    @classmethod
+    def from_config(cls, args: dict, dim: int | None = None, **context) -> "LabelOnlyHead":
+        """Built by the registry (:mod:`lga.engine.build`): with the encoder's ``dim`` (so with the
+        label modulation) unless ``head_args`` says ``dim: null``."""
+        return cls(**{"dim": dim, **args})
+
+    def temperatures(self) -> dict:
+        """The current ``{"vv": tau_vv, "vt": tau_vt}`` (after the clamp at ``max_logit_scale``)."""
+        cap = self.max_logit_scale
+        return {k: 1.0 / min(cap, float(p.detach().exp())) for k, p in (("vv", self.vv_scale), ("vt", self.vt_scale))}
 
     @staticmethod
     def _label_text(label_text, support) -> torch.Tensor:
@@ -184,22 +264,26 @@ class LabelOnlyHead(FewShotHead):
     def branch_logits(self, support, support_labels, query, n_way, label_text):
         """``(vv logits, vt logits)``, each ``[E, N*Q, N]``."""
         label_text = self._label_text(label_text, support)
-        s_text = label_text.gather(1, support_labels[..., None].expand(-1, -1, label_text.shape[-1]))
-        s = self._modulate(support, s_text)
+        s, s_labels = support, support_labels
+        if self.vv == "otam" and self.shot_rule == "prototype":   # CLIP-FSAR's MERGE_BEFORE (its 5-shot configs)
+            s, s_labels = merge_shots(support, support_labels, n_way)
+        s_text = label_text.gather(1, s_labels[..., None].expand(-1, -1, label_text.shape[-1]))
+        s = self._modulate(s, s_text)
         q = self._modulate(query, None)
         if self.vv == "mean":
-            protos = class_means(F.normalize(s.mean(2), dim=-1), support_labels, n_way)   # [E, N, D]
-            vv = F.normalize(q.mean(2), dim=-1) @ F.normalize(protos, dim=-1).transpose(1, 2)
-            vv = vv / self.vv_temperature
+            protos = class_means(F.normalize(s.mean(2), dim=-1), s_labels, n_way)         # [E, N, D]
+            sim = F.normalize(q.mean(2), dim=-1) @ F.normalize(protos, dim=-1).transpose(1, 2)
+            vv = scaled(sim, self.vv_scale, self.max_logit_scale)
         else:
-            d = matching.otam_distance(q, s, self.otam_lbda)                              # [E, N*Q, N*K]
-            vv = -per_class_mean_distance(d, support_labels, n_way) / self.vv_temperature
+            d = matching.otam_distance(q, s, self.otam_lbda)                              # [E, N*Q, S]
+            vv = scaled(-per_class_mean_distance(d, s_labels, n_way), self.vv_scale, self.max_logit_scale)
         vt = self._vt(query, label_text)
         return vv, vt
 
     def _vt(self, videos: torch.Tensor, label_text: torch.Tensor) -> torch.Tensor:
         v = F.normalize(videos.mean(2), dim=-1)                                           # [E, B, D]
-        return v @ F.normalize(label_text, dim=-1).transpose(1, 2) / self.vt_temperature  # [E, B, N]
+        sim = v @ F.normalize(label_text, dim=-1).transpose(1, 2)                         # [E, B, N]
+        return scaled(sim, self.vt_scale, self.max_logit_scale)
 
     def forward(self, support, support_labels, query, n_way, *, label_text=None, **text):
         vv, vt = self.branch_logits(support, support_labels, query, n_way, label_text)

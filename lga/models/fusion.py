@@ -29,6 +29,7 @@ Shapes: B videos, L phases, D feature size, H heads.
 
 from __future__ import annotations
 
+import torch
 import torch.nn as nn
 from torch import Tensor
 
@@ -105,3 +106,18 @@ def shared_query_text(class_text: Tensor) -> Tensor:
     class_text: [N, L, D] (the episode's N classes) -> [L, D].
     """
     return class_text.mean(dim=-3)
+
+
+def attention_stats(attention: Tensor) -> dict:
+    """How far attention weights are from uniform: a figure for "did the fusion learn where to look".
+
+    attention: ``[..., L, L]`` (rows sum to 1; e.g. ``LGA.explain(...)["support_side"]["attention"]``,
+    ``[E, B, H, L, L]``). Returns floats averaged over every row: ``entropy`` normalised by
+    ``log L`` (1: uniform, 0: one-hot), ``max_weight`` (1/L when uniform), ``diagonal``
+    (the weight a phase gives itself; 1/L when uniform) and ``uniform`` = 1/L.
+    """
+    L = attention.shape[-1]
+    a = attention.detach().float()
+    entropy = -(a * a.clamp_min(1e-12).log()).sum(-1) / max(torch.log(torch.tensor(float(L))).item(), 1e-12)
+    return {"entropy": float(entropy.mean()), "max_weight": float(a.amax(-1).mean()),
+            "diagonal": float(a.diagonal(dim1=-2, dim2=-1).mean()), "uniform": 1.0 / L}

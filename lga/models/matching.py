@@ -130,6 +130,9 @@ def otam_distance(q: Tensor, s: Tensor, lbda: float = 0.1, bidirectional: bool =
     ``lbda`` is the soft-min temperature (smaller: closer to a hard DTW minimum).
     """
     dist = cosine_distance_matrix(q, s)                                # [E, Nq, Ns, T, U]
+    if bidirectional and dist.shape[-1] == dist.shape[-2]:             # both ways in one sweep
+        both = _otam_one_way(torch.stack([dist, dist.transpose(-1, -2)]), lbda)
+        return 0.5 * (both[0] + both[1])
     d = _otam_one_way(dist, lbda)
     if bidirectional:
         d = 0.5 * (d + _otam_one_way(dist.transpose(-1, -2), lbda))

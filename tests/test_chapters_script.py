@@ -1,0 +1,79 @@
+"""benchmarks/chapters.py, the script that executes the chapters for committing, on a two-cell notebook.
+
+It must give the kernel the thread count it records (so that `make nbval` can check with another
+one), run it in an empty data cache when asked, and write how the notebook was executed into its
+metadata, where the chapter's header reads it (``{{ run_time }}``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.util
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_chapters_script():
+    spec = importlib.util.spec_from_file_location("lga_chapters_script", ROOT / "benchmarks" / "chapters.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+chapters = load_chapters_script()
+
+
+@pytest.mark.parametrize("seconds, text", [(4.4, "4 s"), (99.4, "99 s"), (100, "1.7 min"), (990, "16.5 min")])
+def test_format_duration(seconds, text):
+    assert chapters.format_duration(seconds) == text
+
+
+def test_a_notebook_runs_with_the_threads_and_empty_cache_it_records(tmp_path, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")            # the caller's value must not leak in
+    nb = new_notebook(cells=[
+        new_markdown_cell("# A chapter\n\n**Run time.** {{ run_time }}"),
+        new_code_cell("import json, os, torch\n"
+                      "print(json.dumps({'omp': os.environ['OMP_NUM_THREADS'], 'torch': torch.get_num_threads(),\n"
+                      "                  'data': os.environ['LGA_DATA_DIR'],\n"
+                      "                  'empty': not os.listdir(os.environ['LGA_DATA_DIR'])}))"),
+        new_code_cell("from lga.book import glue_number\nglue_number('answer', 41.96, '.1f')"),
+    ])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["myst"] = {"substitutions": {"other": "kept"}}
+    path = tmp_path / "chapter.ipynb"
+    nbformat.write(nb, path)
+
+    assert chapters.main([str(path), "--write", "--threads", "1", "--fresh-cache"]) == 0
+
+    done = nbformat.read(path, as_version=4)
+    seen = json.loads(done.cells[1].outputs[0]["text"])
+    assert seen["omp"] == "1" and seen["torch"] == 1     # torch takes its thread count from the variable
+    assert seen["empty"] and "lga-chapters." in seen["data"]
+    assert not Path(seen["data"]).exists(), "the fresh data cache must be removed afterwards"
+    glued = done.cells[2].outputs[0]
+    assert glued["metadata"]["scrapbook"]["name"] == "answer"
+    assert glued["data"] == {"application/papermill.record/text/plain": "'42.0'"}
+
+    run = done.metadata["lga"]["execution"]
+    assert run["threads"] == 1 and run["fresh_cache"] is True and run["seconds"] > 0
+    assert datetime.datetime.fromisoformat(run["date"]).tzinfo is not None
+    assert run["machine"]["cores"] >= 1 and run["torch"]
+    subs = done.metadata["myst"]["substitutions"]
+    assert subs["run_time"] == chapters.format_duration(run["seconds"])
+    assert subs["run_threads"] == "1" and subs["other"] == "kept"
+
+
+def test_without_write_nothing_is_saved(tmp_path):
+    nb = new_notebook(cells=[new_code_cell("x = 1")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    before = path.read_text()
+    assert chapters.execute(path, write=False, timeout=60, threads=1) > 0
+    assert path.read_text() == before
