@@ -492,6 +492,42 @@ def test_command_line(tmp_path, capsys):
         main(args + ["--overwrite", "--version", "1.0", "--phase-variability", "0.5"])
 
 
+def test_only_splits_renders_the_first_videos_of_the_full_datasets_splits(small, tmp_path):
+    """A test-only dataset with fewer videos per class holds exactly the first test videos of the full
+    dataset (same classes, same bytes); the full dataset's record does not mention the option."""
+    assert "only_splits" not in json.loads((small / "dataset.json").read_text())["config"]
+    cfg = AtomicActionsConfig(seed=7, **dict(SMALL, videos_per_class=2), only_splits=["test"])
+    assert cfg.only_splits == ("test",) and cfg.renders("test") and not cfg.renders("train")
+    root = get_atomic_actions(tmp_path / "sweep", cfg, progress=False)
+    assert verify(root) == [] and (root / "splits" / "test.txt").is_file()
+    assert not (root / "splits" / "train.txt").exists() and not (root / "splits" / "val.txt").exists()
+    assert (root / "classes.tsv").read_bytes() == (small / "classes.tsv").read_bytes()
+    meta = json.loads((root / "dataset.json").read_text())
+    assert meta["config"]["only_splits"] == ["test"] and meta["config"]["videos_per_class"] == 2
+    full = json.loads((small / "dataset.json").read_text())["files"]
+    keys = layout.read_split_list(root, "test")
+    assert keys == [k for k in layout.read_split_list(small, "test") if int(k[-3:]) < 2]
+    assert sorted(f for f in meta["files"] if f.startswith("videos/")) == sorted(f"videos/{k}.mp4" for k in keys)
+    for k in keys:                                             # the very same videos, byte for byte
+        assert meta["files"][f"videos/{k}.mp4"] == full[f"videos/{k}.mp4"], k
+    bounds = layout.read_anatomy(small / "anatomy.json")["videos"]
+    assert layout.read_anatomy(root / "anatomy.json")["videos"] == {k: bounds[k] for k in keys}
+    assert video_phase_bounds(cfg) == {k: bounds[k]["phase_bounds"] for k in keys}
+    assert len(VideoDataset(root, "test", num_frames=8)) == len(keys)
+    with pytest.raises(FileNotFoundError, match="train"):
+        VideoDataset(root, "train")
+    stamp = (root / "dataset.json").stat().st_mtime_ns
+    assert get_atomic_actions(tmp_path / "sweep", cfg, progress=False) == root     # reused as it is
+    assert (root / "dataset.json").stat().st_mtime_ns == stamp
+    assert main(["--out", str(tmp_path / "cli"), "--videos-per-class", "1", "--size", "32", "--frames", "16",
+                 "--workers", "1", "--only-splits", "test"]) == 0
+    assert len(layout.read_split_list(tmp_path / "cli", "test")) == 24 and verify(tmp_path / "cli") == []
+    assert not (tmp_path / "cli" / "splits" / "train.txt").exists()
+    for bad in ([], ("test", "test"), ("tst",)):
+        with pytest.raises(ValueError, match="only_splits"):
+            AtomicActionsConfig(only_splits=bad)
+
+
 # --------------------------------------------------------------------------- integrity
 def test_generate_refuses_non_empty_folders_and_replaces_only_datasets(tmp_path):
     cfg = AtomicActionsConfig(seed=3, **dict(SMALL, num_classes=(4, 2, 2), videos_per_class=1))

@@ -186,6 +186,7 @@ class AtomicActionsConfig:
     max_distractors: int = 2
     max_clutter: int = 6
     max_noise: float = 8.0
+    only_splits: tuple | None = None           # render only these splits (None: all; for small sweeps)
     workers: int = 2
     extra: dict = field(default_factory=dict)
 
@@ -211,12 +212,25 @@ class AtomicActionsConfig:
         for name, ok, what in checks:
             if not ok:
                 raise ValueError(f"AtomicActionsConfig.{name} must be {what}, got {getattr(self, name)!r}")
+        if self.only_splits is not None:
+            splits = (self.only_splits,) if isinstance(self.only_splits, str) else tuple(self.only_splits)
+            if not splits or len(set(splits)) != len(splits) or any(s not in layout.SPLITS for s in splits):
+                raise ValueError(f"AtomicActionsConfig.only_splits must be None or distinct splits of "
+                                 f"{layout.SPLITS}, got {self.only_splits!r}")
+            self.only_splits = tuple(s for s in layout.SPLITS if s in splits)
+
+    def renders(self, split: str) -> bool:
+        """Whether the dataset holds the videos of ``split`` (every split unless ``only_splits``)."""
+        return self.only_splits is None or split in self.only_splits
 
     def recorded(self) -> dict:
-        """The config as ``dataset.json`` records it: JSON types, no ``workers``, and the knobs of the
-        other version as None."""
+        """The config as ``dataset.json`` records it: JSON types, no ``workers``, the knobs of the
+        other version as None, and ``only_splits`` only when set (a complete dataset's record is the
+        same as before the option existed)."""
         out = json.loads(json.dumps(asdict(self)))
         out.pop("workers")
+        if self.only_splits is None:
+            out.pop("only_splits")
         for k in (_V2_ONLY if self.version == "1.0" else _V1_ONLY):
             out[k] = None
         return out
@@ -520,7 +534,7 @@ def video_phase_bounds(cfg: AtomicActionsConfig, classes: list[ActionClass] | No
     Cheap enough to sweep a knob: e.g. ``phase_frame_accuracy`` against ``phase_variability``."""
     classes = design_classes(cfg) if classes is None else classes
     return {f"{c.class_dir}/{c.class_dir}_{v:03d}": _draw_bounds(_video_rng(c, cfg, v), cfg)
-            for c in classes for v in range(cfg.videos_per_class)}
+            for c in classes if cfg.renders(c.split) for v in range(cfg.videos_per_class)}
 
 
 def render_video(cls: ActionClass, cfg: AtomicActionsConfig, video_index: int):
@@ -654,6 +668,12 @@ def generate(out: str | Path, cfg: AtomicActionsConfig | None = None, progress: 
 
     Videos are rendered in ``cfg.workers`` processes, which exit if this process dies; the result does
     not depend on the number of workers. Returns a summary dict (counts and seconds).
+
+    With ``cfg.only_splits`` (e.g. ``("test",)``) only those splits are rendered and listed in
+    ``splits/``; the classes are designed as always (``classes.tsv`` and the anatomy hold all of
+    them), and every video is a function of the seed, its class and its index, so a test-only dataset
+    with fewer ``videos_per_class`` holds exactly the first videos of the full dataset's test classes
+    (the same knobs otherwise): a cheap dataset for a sweep of a knob.
     """
     cfg = cfg or AtomicActionsConfig()
     if len(cfg.num_classes) != 3:
@@ -679,7 +699,7 @@ def generate(out: str | Path, cfg: AtomicActionsConfig | None = None, progress: 
         layout.atomic_write_bytes(tmp / WORDING_COPY, raw)
         wording_data = atomic_text.load_wording(tmp / WORDING_COPY)
     classes = design_classes(cfg, wording_data)
-    jobs = [(c, cfg, v, str(tmp)) for c in classes for v in range(cfg.videos_per_class)]
+    jobs = [(c, cfg, v, str(tmp)) for c in classes if cfg.renders(c.split) for v in range(cfg.videos_per_class)]
     videos: dict = {}
     files: dict = {}
 
@@ -703,6 +723,8 @@ def generate(out: str | Path, cfg: AtomicActionsConfig | None = None, progress: 
     for split in layout.SPLITS:
         split_classes = [c for c in classes if c.split == split]
         entries += [layout.ClassEntry(split, i, c.class_dir, c.name) for i, c in enumerate(split_classes)]
+        if not cfg.renders(split):
+            continue
         layout.write_split_list(tmp, split, [k for c in split_classes for k in
                                              (f"{c.class_dir}/{c.class_dir}_{v:03d}"
                                               for v in range(cfg.videos_per_class))])
@@ -900,6 +922,8 @@ def main(argv=None) -> int:
     p.add_argument("--max-distractors", type=int, default=d.max_distractors)
     p.add_argument("--max-clutter", type=int, default=d.max_clutter)
     p.add_argument("--max-noise", type=float, default=d.max_noise, help="pixel noise std, 0..255 scale")
+    p.add_argument("--only-splits", nargs="+", choices=layout.SPLITS, default=None,
+                   help="render only these splits (default: all), e.g. a small test-only dataset for a sweep")
     p.add_argument("--workers", type=int, default=d.workers)
     p.add_argument("--anatomy-noise", type=float, nargs="*", default=[],
                    help="also write anatomy_noise<RATE>.json for each rate (LLM-like mistakes)")
@@ -913,7 +937,7 @@ def main(argv=None) -> int:
                                   grip_cues=a.grip_cues,
                                   occlusion_prob=a.occlusion_prob,
                                   max_distractors=a.max_distractors, max_clutter=a.max_clutter,
-                                  max_noise=a.max_noise)
+                                  max_noise=a.max_noise, only_splits=a.only_splits)
         summary = generate(a.out, cfg, overwrite=a.overwrite, anatomy_noise=a.anatomy_noise)
     except (ValueError, FileExistsError) as e:
         p.error(str(e))

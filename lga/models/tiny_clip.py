@@ -45,7 +45,8 @@ from .backbone import (
 
 __all__ = ["TRAIN_LOG_FILE", "TINY_CLIP_RECIPE", "tiny_clip_recipe", "contrastive_loss", "train_tiny_clip",
            "get_or_train_tiny_clip", "read_train_log", "retrieval_accuracy", "TINY_CLIP_PAIRS",
-           "get_or_train_atomic_actions_clip"]
+           "get_or_train_atomic_actions_clip", "TINY_CLIP_SEED_ENV", "book_tiny_clip", "book_tiny_clip_seed",
+           "book_tiny_clip_dir"]
 
 log = logging.getLogger(__name__)
 
