@@ -110,7 +110,9 @@ unit: $(STAMP) $(ASSETS) browser
 # book/nbval_sanitize.cfg. The chapters are executed with 1 thread (benchmarks/chapters.py records it
 # in each notebook) and checked with OMP_NUM_THREADS threads, 2 unless the caller sets it
 # (tests/test_book_metadata.py checks this default differs from every chapter's recorded count).
+# A failing claim always fails its cell here (LGA_BOOK_CLAIMS=report is for authors, lga.book).
 nbval: export OMP_NUM_THREADS ?= 2
+nbval: export LGA_BOOK_CLAIMS = raise
 nbval: $(STAMP)
 	@echo "nbval: OMP_NUM_THREADS=$$OMP_NUM_THREADS"
 	$(call fresh_data,$(PY) -m pytest --nbval-lax book --nbval-sanitize-with book/nbval_sanitize.cfg -p no:cacheprovider)

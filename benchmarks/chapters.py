@@ -6,6 +6,8 @@
     python benchmarks/chapters.py --write --fresh-cache      # the whole book from an empty data cache
     python benchmarks/chapters.py book/01_few_shot.ipynb --write
     python benchmarks/chapters.py --missing --write   # only chapters that have no outputs at all
+    LGA_BOOK_CLAIMS=report LGA_TINY_CLIP_SEED=1 python benchmarks/chapters.py book/04_text_anatomy.ipynb
+                                                  # list every claim another tiny CLIP breaks
 
 This is how the committed outputs are produced (``--write``). Each kernel runs with ``--threads``
 threads (1 by default: ``OMP_NUM_THREADS``, ``MKL_NUM_THREADS`` and ``OPENBLAS_NUM_THREADS`` in its
@@ -117,10 +119,22 @@ def execute(path: Path, write: bool, timeout: int, threads: int = 1, data_dir: s
     t0 = time.perf_counter()
     client.execute(env=kernel_env(threads, data_dir))
     seconds = time.perf_counter() - t0
+    for index, line in failed_claims(nb):
+        print(f"{shown(path)}: cell {index}: {line}", flush=True)
     if write:
         record(nb, threads, seconds, fresh_cache)
         nbformat.write(nb, path)
     return seconds
+
+
+def failed_claims(nb) -> list[tuple[int, str]]:
+    """``(cell index, line)`` of each ``CLAIM FAILS:`` line the cells printed (``LGA_BOOK_CLAIMS=report``)."""
+    out = []
+    for index, cell in enumerate(nb.cells):
+        for o in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            text = o.get("text", "") if o.get("output_type") == "stream" else ""
+            out += [(index, line) for line in text.splitlines() if line.startswith("CLAIM FAILS:")]
+    return out
 
 
 def shown(path: Path) -> str:
@@ -140,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     if a.threads < 1:
         p.error("--threads must be at least 1")
+    if a.write and os.environ.get("LGA_BOOK_CLAIMS", "raise") != "raise":
+        p.error("--write with LGA_BOOK_CLAIMS set: a committed chapter must pass its claims (unset it)")
     paths = [n.resolve() for n in a.notebooks] or chapters_from_toc()
     if a.missing:
         paths = [p for p in paths if not has_outputs(p)]

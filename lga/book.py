@@ -23,7 +23,12 @@ functions still return and check their values.
 
 from __future__ import annotations
 
+import atexit
 import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
 
 try:
     from myst_nb import glue as _glue
@@ -66,9 +71,26 @@ def claim(sentence: str, holds: bool, evidence: str = "") -> None:
     """
     detail = f" ({evidence})" if evidence else ""
     if not bool(holds):
-        raise AssertionError(f"the chapter's claim does not hold: {sentence}{detail}. Rewrite the "
-                             "sentence to what the numbers support, with their spread.")
+        _fail(f"the chapter's claim does not hold: {sentence}{detail}. Rewrite the "
+              "sentence to what the numbers support, with their spread.")
+        return
     print(f"claim checked: {sentence}{detail}")
+
+
+#: ``LGA_BOOK_CLAIMS=report``: a failing claim or band is printed (``CLAIM FAILS: ...``) instead of
+#: raised, so that one run of a chapter under a variant (another thread count, ``$LGA_TINY_CLIP_SEED``)
+#: lists every claim that variant breaks. For authors sizing claims; never set in tests or CI.
+CLAIMS_ENV = "LGA_BOOK_CLAIMS"
+
+
+def _fail(message: str) -> None:
+    mode = os.environ.get(CLAIMS_ENV, "raise")
+    if mode == "report":
+        print(f"CLAIM FAILS: {message}")
+        return
+    if mode != "raise":
+        raise ValueError(f"${CLAIMS_ENV} must be 'raise' (the default) or 'report', got {mode!r}")
+    raise AssertionError(message)
 
 
 def check_band(name: str, value: float, lo: float, hi: float) -> float:
@@ -85,7 +107,18 @@ def check_band(name: str, value: float, lo: float, hi: float) -> float:
         raise ValueError(f"check_band({name!r}): empty band [{lo}, {hi}]")
     value = float(value)
     if not (math.isfinite(value) and lo <= value <= hi):
-        raise AssertionError(f"{name} = {value:.6g} is outside its expected band [{lo:g}, {hi:g}]. "
-                             "If the method changed on purpose, re-measure the spread and the band.")
+        _fail(f"{name} = {value:.6g} is outside its expected band [{lo:g}, {hi:g}]. "
+              "If the method changed on purpose, re-measure the spread and the band.")
+        return value
     print(f"{name} = {value:.4g}, inside its expected band [{lo:g}, {hi:g}]")
     return value
+
+
+def scratch_dir(prefix: str = "lga-") -> Path:
+    """A new empty folder for a chapter's runs (checkpoints, logs), removed when the kernel exits.
+
+    ``tempfile.mkdtemp`` alone would leave one folder per run of the chapter in the temp dir.
+    """
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path

@@ -602,6 +602,26 @@ def test_get_atomic_actions_reuses_and_regenerates(tmp_path, monkeypatch):
     assert not (tmp_path / "aa.partial").exists() and not (tmp_path / "aa.old").exists()
 
 
+def test_default_folder_is_keyed_by_the_config(tmp_path, monkeypatch):
+    """Without ``root``, a sweep config gets a folder of its own and never replaces the book's
+    default dataset of the same seed."""
+    from lga.data import atomic_actions as aa
+
+    monkeypatch.setenv("LGA_DATA_DIR", str(tmp_path))
+    made = []
+    monkeypatch.setattr(aa, "generate", lambda root, cfg, **k: made.append((Path(root), cfg)))
+    sweep = AtomicActionsConfig(phase_variability=0.0)
+    assert aa.default_root(AtomicActionsConfig()) == "atomic_actions-seed0"
+    assert aa.default_root(AtomicActionsConfig(seed=2)) == "atomic_actions-seed2"
+    assert aa.default_root(AtomicActionsConfig(seed=0, workers=1)) == "atomic_actions-seed0"  # not recorded
+    assert re.fullmatch(r"atomic_actions-seed0-[0-9a-f]{10}", aa.default_root(sweep))
+    assert aa.default_root(sweep) != aa.default_root(AtomicActionsConfig(phase_variability=0.5))
+    assert aa.default_root(sweep) == aa.default_root(AtomicActionsConfig(phase_variability=0.0))
+    get_atomic_actions(progress=False)
+    get_atomic_actions(cfg=sweep, progress=False)
+    assert [r for r, _ in made] == [tmp_path / "atomic_actions-seed0", tmp_path / aa.default_root(sweep)]
+
+
 def _children(pid: int) -> list[int]:
     out = []
     for entry in os.listdir("/proc"):

@@ -5,6 +5,10 @@ tests/test_chapters_script.py.)
 """
 
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -49,3 +53,31 @@ def test_check_band_rejects_values_outside_the_band(value):
 def test_check_band_rejects_an_empty_band():
     with pytest.raises(ValueError, match="empty band"):
         book.check_band("x", 1.0, 2.0, 1.0)
+
+
+def test_scratch_dir_is_new_and_removed_when_the_interpreter_exits(tmp_path):
+    script = ("import sys; from lga.book import scratch_dir\n"
+              "a, b = scratch_dir('lga-test-'), scratch_dir('lga-test-')\n"
+              "assert a != b and a.is_dir() and not any(a.iterdir()) and a.name.startswith('lga-test-')\n"
+              "(a / 'run').mkdir(); (a / 'run' / 'ckpt.pt').write_bytes(b'x')\n"
+              "print(a); print(b)\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                         env={**os.environ, "TMPDIR": str(tmp_path)})
+    made = [Path(line) for line in out.stdout.split()]
+    assert len(made) == 2 and all(p.parent == tmp_path for p in made)
+    assert not any(p.exists() for p in made)
+
+
+def test_report_mode_prints_failing_claims_and_bands_instead_of_raising(monkeypatch, capsys):
+    monkeypatch.setenv(book.CLAIMS_ENV, "report")
+    book.claim("two is less than one", 2 < 1, "2 vs 1")
+    assert book.check_band("x", 5.0, 0.0, 1.0) == 5.0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("CLAIM FAILS: the chapter's claim does not hold: two is less than one (2 vs 1)")
+    assert out[1].startswith("CLAIM FAILS: x = 5 is outside its expected band [0, 1]")
+    monkeypatch.setenv(book.CLAIMS_ENV, "raise")
+    with pytest.raises(AssertionError):
+        book.claim("two is less than one", False)
+    monkeypatch.setenv(book.CLAIMS_ENV, "warn")
+    with pytest.raises(ValueError, match="LGA_BOOK_CLAIMS"):
+        book.claim("two is less than one", False)

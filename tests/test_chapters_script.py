@@ -77,3 +77,23 @@ def test_without_write_nothing_is_saved(tmp_path):
     before = path.read_text()
     assert chapters.execute(path, write=False, timeout=60, threads=1) > 0
     assert path.read_text() == before
+
+
+def test_report_mode_lists_every_failing_claim_and_refuses_to_write(tmp_path, monkeypatch, capsys):
+    nb = new_notebook(cells=[
+        new_code_cell("from lga.book import claim, check_band\n"
+                      "claim('one is more than two', 1 > 2, '1 vs 2')\nclaim('two is more than one', 2 > 1)"),
+        new_code_cell("from lga.book import check_band\ncheck_band('loss', 3.0, 0.0, 1.0)"),
+    ])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    monkeypatch.setenv("LGA_BOOK_CLAIMS", "report")
+    with pytest.raises(SystemExit):
+        chapters.main([str(path), "--write"])
+    capsys.readouterr()
+    assert chapters.main([str(path)]) == 0                  # both cells ran to the end
+    out = capsys.readouterr().out
+    assert "cell 0: CLAIM FAILS: the chapter's claim does not hold: one is more than two (1 vs 2)" in out
+    assert "cell 1: CLAIM FAILS: loss = 3 is outside its expected band [0, 1]" in out
+    assert "two is more than one" not in out

@@ -833,15 +833,15 @@ def get_atomic_actions(root: str | Path | None = None, cfg: AtomicActionsConfig 
                        progress: bool = True) -> Path:
     """The folder of an AtomicActions dataset made with ``cfg``: reused if already there, else generated.
 
-    ``root`` defaults to ``<data_dir>/atomic_actions-seed<seed>`` (see :func:`lga.config.data_dir`).
-    A folder whose ``dataset.json`` records another generator version or config, or that fails
-    :func:`verify` (a missing, extra or resized file), is regenerated, so a chapter never runs on
-    stale data.
+    ``root`` defaults to :func:`default_root` of ``cfg`` under :func:`lga.config.data_dir`: one
+    folder per config, so a sweep dataset never replaces the book's default one. A folder whose
+    ``dataset.json`` records another generator version or config, or that fails :func:`verify` (a
+    missing, extra or resized file), is regenerated, so a chapter never runs on stale data.
     """
     from ..config import data_dir
 
     cfg = cfg or AtomicActionsConfig()
-    root = Path(root) if root is not None else data_dir() / f"atomic_actions-seed{cfg.seed}"
+    root = Path(root) if root is not None else data_dir() / default_root(cfg)
     meta_path = root / "dataset.json"
     if meta_path.is_file():
         try:
@@ -853,6 +853,17 @@ def get_atomic_actions(root: str | Path | None = None, cfg: AtomicActionsConfig 
             return root
     generate(root, cfg, progress=progress, overwrite=True)
     return root
+
+
+def default_root(cfg: AtomicActionsConfig) -> str:
+    """The folder name of ``cfg``'s dataset in the data cache: ``atomic_actions-seed<seed>`` for the
+    default config of that seed (the book's dataset), else that name plus the first 10 hex digits of
+    the sha256 of the recorded config (``atomic_actions-seed0-3f2a...``)."""
+    name = f"atomic_actions-seed{cfg.seed}"
+    if cfg.recorded() == AtomicActionsConfig(seed=cfg.seed).recorded():
+        return name
+    digest = hashlib.sha256(json.dumps(cfg.recorded(), sort_keys=True).encode()).hexdigest()
+    return f"{name}-{digest[:10]}"
 
 
 def _is_complete(root: Path) -> bool:

@@ -40,9 +40,10 @@ What happens, per episode (symbols of PAPER.md; every step is a switch of :class
    TRX); ``"prototype"`` (default) first averages the K shots of a class frame by frame into one
    prototype video (CLIP-FSAR's and HyRSM's rule), which is then segmented, fused and matched once.
    The default was chosen by measurement on the validation classes of AtomicActions v2 (5-way
-   5-shot, frozen tiny CLIP, 3 seeds, paired intervals on shared episodes): "prototype" is better
-   for the heads without training (OTAM +3.7, AB-MHM +3.0 points) and within the interval for
-   trained LGA rows (issue 14).
+   5-shot, frozen tiny CLIP, paired intervals on shared episodes; chapter 7, section 7.6 prints the
+   figures): "prototype" beats "mean_distance" by more than the interval for OTAM and is never
+   worse by more than the interval for AB-MHM and the untrained LGA head (three seeds), at 1/K of
+   the matching cost.
 4. **Video-text matching** (``use_video_text``): each query phase (mean-pooled CLIP features,
    ``vt_features="pooled"``, which live in the text space; or the fused ones) against the same
    step of each class's text anatomy, cosine averaged over phases -> logits ``cos / tau_vt``.
