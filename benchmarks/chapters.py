@@ -42,6 +42,8 @@ import nbformat
 import yaml
 from nbclient import NotebookClient
 
+from lga.book import CLAIMS_ENV, FAIL_PREFIX
+
 ROOT = Path(__file__).resolve().parents[1]
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
@@ -128,12 +130,13 @@ def execute(path: Path, write: bool, timeout: int, threads: int = 1, data_dir: s
 
 
 def failed_claims(nb) -> list[tuple[int, str]]:
-    """``(cell index, line)`` of each ``CLAIM FAILS:`` line the cells printed (``LGA_BOOK_CLAIMS=report``)."""
+    """``(cell index, line)`` of each line the cells printed for a failing claim or band (report mode,
+    :data:`lga.book.CLAIMS_ENV`)."""
     out = []
     for index, cell in enumerate(nb.cells):
         for o in cell.get("outputs", []) if cell.cell_type == "code" else []:
             text = o.get("text", "") if o.get("output_type") == "stream" else ""
-            out += [(index, line) for line in text.splitlines() if line.startswith("CLAIM FAILS:")]
+            out += [(index, line) for line in text.splitlines() if line.startswith(FAIL_PREFIX)]
     return out
 
 
@@ -154,8 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     if a.threads < 1:
         p.error("--threads must be at least 1")
-    if a.write and os.environ.get("LGA_BOOK_CLAIMS", "raise") != "raise":
-        p.error("--write with LGA_BOOK_CLAIMS set: a committed chapter must pass its claims (unset it)")
+    if a.write and os.environ.get(CLAIMS_ENV, "raise") != "raise":
+        p.error(f"--write with {CLAIMS_ENV} set: a committed chapter must pass its claims (unset it)")
     paths = [n.resolve() for n in a.notebooks] or chapters_from_toc()
     if a.missing:
         paths = [p for p in paths if not has_outputs(p)]

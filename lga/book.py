@@ -81,12 +81,14 @@ def claim(sentence: str, holds: bool, evidence: str = "") -> None:
 #: raised, so that one run of a chapter under a variant (another thread count, ``$LGA_TINY_CLIP_SEED``)
 #: lists every claim that variant breaks. For authors sizing claims; never set in tests or CI.
 CLAIMS_ENV = "LGA_BOOK_CLAIMS"
+#: how a failing claim or band starts its printed line in report mode (benchmarks/chapters.py finds it)
+FAIL_PREFIX = "CLAIM FAILS:"
 
 
 def _fail(message: str) -> None:
     mode = os.environ.get(CLAIMS_ENV, "raise")
     if mode == "report":
-        print(f"CLAIM FAILS: {message}")
+        print(f"{FAIL_PREFIX} {message}")
         return
     if mode != "raise":
         raise ValueError(f"${CLAIMS_ENV} must be 'raise' (the default) or 'report', got {mode!r}")
