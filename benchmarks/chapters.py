@@ -98,8 +98,9 @@ def record(nb, threads: int, seconds: float, fresh_cache: bool) -> None:
     """Write how the notebook was executed into its metadata (see the module docstring)."""
     now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     cpu = machine()
+    seconds = round(seconds, 1)          # the header's run_time is the text of the seconds recorded
     nb.metadata.setdefault("lga", {})["execution"] = {
-        "threads": threads, "seconds": round(seconds, 1), "date": now.isoformat(),
+        "threads": threads, "seconds": seconds, "date": now.isoformat(),
         "fresh_cache": fresh_cache, "machine": cpu,
         "python": platform.python_version(), "torch": version("torch"),
     }
