@@ -340,16 +340,39 @@ def _deep_merge(base: dict, over: dict) -> dict:
     return out
 
 
+#: most values (counted as often as they are reached) and deepest nesting a config may have: a few
+#: lines of YAML aliases (``b: &b [*a, *a]`` ...) or a self-referencing list are otherwise endless work
+MAX_CONFIG_VALUES, MAX_CONFIG_DEPTH = 100_000, 32
+
+
+def _check_size(data) -> None:
+    """Raise :class:`ConfigError` when ``data`` holds more than :data:`MAX_CONFIG_VALUES` values or
+    nests deeper than :data:`MAX_CONFIG_DEPTH`; stops there, so a hostile file costs little."""
+    stack, seen = [(data, 0)], 0
+    while stack:
+        value, depth = stack.pop()
+        seen += 1
+        if depth > MAX_CONFIG_DEPTH:
+            raise ConfigError(f"the config nests deeper than {MAX_CONFIG_DEPTH} levels")
+        items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else ()
+        stack.extend((v, depth + 1) for v in items)
+        if seen + len(stack) > MAX_CONFIG_VALUES:
+            raise ConfigError(f"the config holds more than {MAX_CONFIG_VALUES} values (YAML aliases that "
+                              "expand, or a list that contains itself?)")
+
+
 def config_from_dict(data: dict) -> Config:
     """Build a validated :class:`Config` from a (possibly partial) mapping.
 
     Missing keys take the defaults of the mapping's ``profile`` (``cpu`` if absent). Mappings under
-    ``*_args`` keys are merged with the profile's only when the component is unchanged.
+    ``*_args`` keys are merged with the profile's only when the component is unchanged. A mapping
+    larger or deeper than any config (:func:`_check_size`) is refused before it is read.
     """
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"a config must be a mapping, got {type(data).__name__}")
+    _check_size(data)
     profile = data.get("profile", "cpu")
     base = default_config(_coerce("profile", profile, str, PROFILES)).to_dict()
     model = data.get("model") or {}

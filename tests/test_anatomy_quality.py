@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import itertools
+import re
 
 import pytest
 
@@ -177,6 +179,8 @@ TYPOGRAPHIC_REFUSALS = [
     "I can\uff07t help with that.",                                 # full-width apostrophe
     "I can`t help with that.",
     "I can\u00b4t help with that.",                                 # acute accent
+    "I can\uff40t help with that.",                                 # full-width grave (` after NFKC)
+    "I\u1fefm unable to see the clip.",                             # Greek varia (` after NFKC)
     "I CAN\u2019T HELP WITH THAT.",
     "I can not describe a video.",
 ]
@@ -207,6 +211,62 @@ def test_duplicates_differing_only_in_apostrophes_are_found():
 
 def test_normalize_text():
     assert normalize_text("I Can\u2019t \u201cSee\u201d \uff37ell") == "i can't \"see\" well"
+    assert normalize_text("can\u00b4t can\uff40t") == "can't can't"  # quotes mapped before and after NFKC
+
+
+# Every apostrophe- and quote-like character met in LLM text (full-width forms and accents
+# included); a document is respelled with a different one at each place.
+APOSTROPHES = "\u2019\u2018\u02bc\uff07\uff40`\u00b4\u2032\u201b\u02bb\u1fef"
+DOUBLE_QUOTES = "\u201c\u201d\uff02\u201e\u00ab\u00bb\u201f"
+
+
+def respelled(texts: list[str], start: int) -> list[str]:
+    """``texts`` with the k-th ``'`` / ``"`` (counted over all of them) as the (start+k)-th
+    typographic form."""
+    count = itertools.count(start)
+
+    def swap(m: re.Match) -> str:
+        forms = APOSTROPHES if m.group() == "'" else DOUBLE_QUOTES
+        return forms[next(count) % len(forms)]
+
+    return [re.sub("['\"]", swap, t) for t in texts]
+
+
+def test_every_check_reads_typographic_quotes_as_plain_ones():
+    """The same document spelled with ASCII quotes and with typographic ones (a different character
+    at each place, shifted through all of them) gets exactly the same issues from every check."""
+    ssv2 = "Putting something that can't roll onto a slanted surface"
+    doc = copy.deepcopy(CLEAN)
+    classes = doc["classes"]
+    classes["jump_into_pool"]["steps"][2] = step(  # a refusal, from a published method's files
+        "swimmer", "can't", "water", "Sorry, I can't see the video you're referring to.")
+    classes["brush_hair"]["steps"][0] = step(  # a quoted placeholder; a subject with an apostrophe
+        "O'Neill", "raises", "'none'", "O'Neill lifts the brush to the girl's head.")
+    classes["brush_hair"]["steps"][2] = step("person", "lowers", "brush",
+                                             'The person\'s hand lowers the "brush".')
+    classes[ssv2] = {"label": "put someone's bag down", "steps": [  # a template; duplicates
+        step("person", "starts", "bag", "A person starts to put someone's bag down."),
+        step("person", "lowers", "bag", 'The person\'s hand lowers the "brush".'),
+        step("person", "lowers", "bag", 'The person\'s hand lowers the "brush".')]}
+    wanted = ["brush_hair", ssv2, "kick ball"]
+    expected = {("jump_into_pool", 3, "refusal"), ("jump_into_pool", 3, "subject_not_mentioned"),
+                ("brush_hair", 1, "empty_object"), ("brush_hair", 3, "duplicate_description"),
+                (ssv2, 1, "template"), (ssv2, 2, "duplicate_description"),
+                (ssv2, 3, "duplicate_description"), (ssv2, None, "duplicate_step"),
+                ("kick ball", None, "missing_class")}
+    assert kinds(check_anatomy(doc, classes=wanted)) == expected
+    texts = [t for entry in classes.values() for t in [entry["label"], *(v for s in entry["steps"]
+                                                                         for v in s.values())]]
+    for start in range(len(APOSTROPHES) * len(DOUBLE_QUOTES)):
+        spelled = iter(respelled(texts, start))
+        typo = copy.deepcopy(doc)
+        for entry in typo["classes"].values():
+            entry["label"] = next(spelled)
+            for s in entry["steps"]:
+                s.update({k: next(spelled) for k in s})
+        typo_wanted = wanted[:1] + respelled([ssv2], start) + wanted[2:]
+        assert typo_wanted[1] != ssv2 and not set("'\"") & set("".join(respelled(texts, start)))
+        assert kinds(check_anatomy(typo, classes=typo_wanted)) == expected, start
 
 
 @pytest.mark.parametrize("name, content", [

@@ -492,6 +492,32 @@ def test_command_line(tmp_path, capsys):
         main(args + ["--overwrite", "--version", "1.0", "--phase-variability", "0.5"])
 
 
+def test_full_disk_leaves_the_old_dataset_and_says_what_to_do(small, tmp_path, monkeypatch, capsys):
+    import errno
+
+    from lga.data import atomic_actions as aa
+
+    out = _copy(small, tmp_path / "data")
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    real, written = aa.write_video, []
+
+    def fills_up(path, *a, **kw):
+        if len(written) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        written.append(path)
+        return real(path, *a, **kw)
+
+    monkeypatch.setattr(aa, "write_video", fills_up)
+    with pytest.raises(SystemExit) as info:
+        main(["--out", str(out), "--overwrite", "--videos-per-class", "2", "--size", "32", "--frames", "24",
+              "--workers", "1"])
+    err = capsys.readouterr().err
+    assert info.value.code == 1 and "Traceback" not in err
+    assert "No space left on device" in err and f"{out} is unchanged" in err and "run the same command again" in err
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before and verify(out) == []
+    assert not (tmp_path / "data.partial").exists()                          # its space is given back
+
+
 def test_only_splits_renders_the_first_videos_of_the_full_datasets_splits(small, tmp_path):
     """A test-only dataset with fewer videos per class holds exactly the first test videos of the full
     dataset (same classes, same bytes); the full dataset's record does not mention the option."""
@@ -644,15 +670,30 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
-def test_killed_generator_leaves_no_workers_and_no_complete_dataset(tmp_path):
+@pytest.mark.parametrize("into", ["a new folder", "an existing dataset"])
+def test_killed_generator_leaves_no_workers_and_no_complete_dataset(tmp_path, repo_root, into):
+    """SIGKILL in the middle of rendering: no worker lives on, and the folder is absent or still the
+    old dataset, whole (it was once left with videos of two sizes and accepted as complete)."""
     out = tmp_path / "killed"
-    code = ("from lga.data.atomic_actions import AtomicActionsConfig, generate\n"
-            f"generate({str(out)!r}, AtomicActionsConfig(num_classes=(16, 4, 6), videos_per_class=40, "
-            "frames_per_video=24, size=32, workers=2), progress=False)\n")
-    proc = subprocess.Popen([sys.executable, "-c", code])
+    if into == "an existing dataset":
+        generate(out, AtomicActionsConfig(seed=3, **dict(SMALL, num_classes=(4, 2, 2), videos_per_class=1,
+                                                         size=48)), progress=False)
+        before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    # every video after a class's first takes 300 s: the kill finds both workers inside a task
+    code = ("import time\n"
+            "import lga.data.atomic_actions as aa\n"
+            "render = aa.render_video\n"
+            "def slow(cls, cfg, v):\n"
+            "    if v > 0:\n"
+            "        time.sleep(300)\n"
+            "    return render(cls, cfg, v)\n"
+            "aa.render_video = slow\n"
+            f"aa.generate({str(out)!r}, aa.AtomicActionsConfig(num_classes=(16, 4, 6), videos_per_class=40, "
+            "frames_per_video=24, size=32, workers=2), progress=False, overwrite=True)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=str(repo_root)))
     partial = tmp_path / "killed.partial" / "videos"
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not (partial.is_dir() and sum(1 for _ in partial.rglob("*.mp4")) >= 4):
+    while time.monotonic() < deadline and not (partial.is_dir() and any(partial.rglob("*.mp4"))):
         assert proc.poll() is None, "the generator ended before it could be killed"
         time.sleep(0.05)
     workers = _children(proc.pid)
@@ -662,6 +703,15 @@ def test_killed_generator_leaves_no_workers_and_no_complete_dataset(tmp_path):
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and any(_alive(w) for w in workers):
         time.sleep(0.1)
-    assert not any(_alive(w) for w in workers), "a generator worker outlived its parent"
-    assert not out.exists()                                                  # never looks complete
-    assert verify(tmp_path / "killed.partial")                              # and the leftovers fail verify
+    survivors = [w for w in workers if _alive(w)]
+    for w in survivors:
+        os.kill(w, signal.SIGKILL)
+    assert not survivors, "a generator worker outlived its parent"
+    assert verify(tmp_path / "killed.partial")                              # the leftovers fail verify
+    if into == "a new folder":
+        assert not out.exists()                                              # never looks complete
+        return
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before   # the old dataset, whole
+    assert verify(out) == []
+    clips = [VideoDataset(out, s, num_frames=8)[0][0] for s in layout.SPLITS]
+    assert {tuple(c.shape) for c in clips} == {(8, 48, 48, 3)}

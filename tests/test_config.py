@@ -268,3 +268,23 @@ def test_every_number_field_is_checked_including_ones_added_later():
                     validate(cfg)
                 checked += 1
     assert checked >= 30
+
+
+@pytest.mark.parametrize("name, text, message", [
+    # 22 lines of aliases stand for 2**22 numbers: read through, about 9 s (each line more doubles it)
+    ("aliases", "model:\n  head_args:\n    x0: &a0 [1, 2]\n"
+     + "".join(f"    x{i}: &a{i} [*a{i - 1}, *a{i - 1}]\n" for i in range(1, 22)), "holds more than 100000 values"),
+    ("itself", "model:\n  head_args:\n    x: &a [1, *a]\n", "nests deeper than 32 levels"),
+    ("deep", "model:\n  head_args:\n    x: " + "[" * 200 + "]" * 200 + "\n", "nests deeper than 32 levels"),
+])
+def test_a_config_file_too_large_or_deep_is_refused_at_once(tmp_path, name, text, message):
+    import time
+    p = tmp_path / f"{name}.yaml"
+    p.write_text(text)
+    t0 = time.perf_counter()
+    with pytest.raises(ConfigError, match=rf"{p}: the config {message}"):
+        load_config(p)
+    assert time.perf_counter() - t0 < 3
+    # anchors and aliases of a normal size still work
+    p.write_text("model:\n  head_args: &h {temperature: 0.5}\n  text_args: *h\n")
+    assert load_config(p).model.head_args == {"temperature": 0.5}

@@ -512,20 +512,18 @@ def _prepare_hmdb(raw, out, shared_splits, **kw):
     return P.prepare("hmdb51", raw, out, cache_dir=shared_splits, progress=False, allow_missing=True, **kw)
 
 
-def test_preparing_twice_gives_the_same_videos(shared_splits, tmp_path, repo_root):
-    """Same raw input: once here, once by the command line in a fresh process with other leftover
-    memory (``MALLOC_PERTURB_``), 2 workers and the CPU loaded: the same bytes and decoded frames."""
-    from test_reproducible_data import assert_same_videos, cpu_load
+def test_preparing_twice_gives_the_same_videos(shared_splits, tmp_path):
+    """Same raw input: once here (all CPUs), once by the command line in a fresh process with other
+    leftover memory (``MALLOC_PERTURB_``), 2 workers on one CPU and the CPU loaded: the same bytes and
+    decoded frames (see tests/test_reproducible_data.py for what each condition provokes)."""
+    from test_reproducible_data import assert_same_videos, cpu_load, in_fresh_process
 
     raw, picks = _hmdb_raw(shared_splits, tmp_path)
     _prepare_hmdb(raw, tmp_path / "a", shared_splits, workers=0, short_side=256)
-    env = dict(os.environ, MALLOC_PERTURB_="165", PYTHONPATH=str(repo_root))
     with cpu_load():
-        r = subprocess.run([sys.executable, "-m", "lga", "prepare", "hmdb51", "--raw", str(raw),
-                            "--out", str(tmp_path / "b"), "--cache-dir", str(shared_splits), "--workers", "2",
-                            "--allow-missing", "--no-progress"], env=env, capture_output=True, text=True,
-                           timeout=300)
-    assert r.returncode == 0, r.stderr
+        in_fresh_process("-m", "lga", "prepare", "hmdb51", "--raw", str(raw), "--out", str(tmp_path / "b"),
+                         "--cache-dir", str(shared_splits), "--workers", "2", "--allow-missing", "--no-progress",
+                         perturb="165", one_cpu=True, timeout=300)
     assert assert_same_videos(tmp_path / "a", tmp_path / "b") == len(picks)
 
 
@@ -605,6 +603,35 @@ def test_dataset_json_that_cannot_be_written_leaves_the_folder_incomplete(shared
     assert not (tmp_path / "out" / "dataset.json").exists()
 
 
+def test_full_disk_while_listing_missing_videos_says_what_to_do(shared_splits, tmp_path, monkeypatch):
+    """missing.tsv is the first file a run writes: a full disk there is the guided error, not a
+    traceback; and the message tells a complete folder (left as it was) from an incomplete one."""
+    import errno
+
+    raw, _ = _hmdb_raw(shared_splits, tmp_path, n=2)
+    out = tmp_path / "out"
+    real = L.atomic_write_text
+
+    def full(path, text):
+        if Path(path).name == "missing.tsv":
+            raise OSError(errno.ENOSPC, "No space left on device")   # as f.write raises it: no file name
+        real(path, text)
+
+    monkeypatch.setattr(L, "atomic_write_text", full)
+    with pytest.raises(P.PrepareError) as info:
+        _prepare_hmdb(raw, out, shared_splits, short_side=32)
+    assert f"{out} is incomplete (it has no dataset.json" in str(info.value) and "full" in str(info.value)
+    monkeypatch.setattr(L, "atomic_write_text", real)
+    _prepare_hmdb(raw, out, shared_splits, short_side=32)
+    before = layout_bytes(out)
+    monkeypatch.setattr(L, "atomic_write_text", full)
+    with pytest.raises(P.PrepareError) as info:
+        _prepare_hmdb(raw, out, shared_splits, short_side=32)
+    msg = str(info.value)
+    assert "as the earlier preparation left it" in msg and "no dataset.json" not in msg and "full" in msg
+    assert layout_bytes(out) == before
+
+
 WORKER_PARENT = """
 import multiprocessing as mp, sys, time
 from lga.data.prepare import run_parallel
@@ -675,17 +702,20 @@ def _patch_zip(path: Path, method: int | None = None, flags: int | None = None) 
     return path
 
 
-@pytest.mark.parametrize("kind", ["deflate64", "encrypted"])
-def test_zip_members_python_cannot_read_are_named_with_what_to_do(tmp_path, kind):
+@pytest.mark.parametrize("patch, says", [(dict(method=9), "Deflate64"), (dict(flags=1), "encrypted"),
+                                         (dict(flags=0x41), "encrypted"),          # strong encryption
+                                         (dict(flags=0x40), "encrypted"),          # (bit 6 alone: crafted)
+                                         (dict(flags=0x20), "compressed patched data")])
+def test_zip_members_python_cannot_read_are_named_with_what_to_do(tmp_path, patch, says):
     z = tmp_path / "videos.zip"
     with zipfile.ZipFile(z, "w", zipfile.ZIP_STORED) as f:
         f.writestr("cls/v1.avi", b"x" * 100)
-    _patch_zip(z, method=9) if kind == "deflate64" else _patch_zip(z, flags=1)
+    _patch_zip(z, **patch)
     with pytest.raises(ArchiveError) as info:
         extract_archive(z, tmp_path / "d")
     msg = str(info.value)
-    assert str(z) in msg and "cls/v1.avi" in msg and "7z x" in msg and "unzip" in msg
-    assert ("Deflate64" in msg) if kind == "deflate64" else ("encrypted" in msg and "password" in msg)
+    assert str(z) in msg and "cls/v1.avi" in msg and "7z x" in msg and "unzip" in msg and says in msg
+    assert "password" in msg if says == "encrypted" else "password" not in msg
     (tmp_path / "p").mkdir()
     piece = tmp_path / "p" / "20bn-something-something-v2-00.zip"
     z.rename(piece)
@@ -745,6 +775,19 @@ def test_encrypted_ssv2_labels_are_named_with_what_to_do(tmp_path):
     _patch_zip(labels, flags=1)
     with pytest.raises(AnnotationError, match=r"labels.zip: member labels/train.json is encrypted.*password"):
         load_templates([labels])
+
+
+def test_oversized_ssv2_annotation_member_is_refused_unread(tmp_path, monkeypatch):
+    import lga.data.prepare_ssv2 as A
+
+    labels = tmp_path / "labels.zip"
+    with zipfile.ZipFile(labels, "w", zipfile.ZIP_DEFLATED) as z:   # 2 kB that deflate to little
+        z.writestr("labels/train.json", json.dumps([{"id": "1", "template": "Holding [something]"}] * 50))
+    assert labels.stat().st_size < 1000
+    monkeypatch.setattr(A, "MAX_ANNOTATION_BYTES", 1000)
+    with pytest.raises(AnnotationError, match=r"labels.zip: member labels/train.json declares \d+ bytes, over "
+                                              r"the limit of 1000"):
+        A.load_templates([labels])
 
 
 def test_overwrite_deletes_only_a_folder_prepare_made(shared_splits, tmp_path):

@@ -3,15 +3,19 @@
 A crafted checkpoint (or YAML config) naming ``subprocess:run``, ``os:system``, ``builtins:exec`` or a
 module with an import-time side effect is refused by every entry point (``python -m lga eval``,
 ``evaluate_checkpoint``, ``read_checkpoint``, ``build_model``, ``load_config``); the marker files the
-payloads would write never appear and ``sys.modules`` gains no module. Bad metadata (not JSON,
-nested 100,000 deep) and weights of another model are errors that name the file. ``eval`` without
+payloads would write never appear, no process is started and ``sys.modules`` gains no module. Bad
+metadata (not JSON, nested 100,000 deep, an unclosed string that once cost quadratic time, a stored
+config too large to be one) and weights of another model are errors that name the file. ``eval`` without
 ``--config`` uses only the run's own matching config, never a ``config.yaml`` that lies nearby.
 """
 
 import dataclasses
 import importlib
 import json
+import os
+import subprocess
 import sys
+import time
 import uuid
 
 import pytest
@@ -126,11 +130,17 @@ def test_a_checkpoint_or_config_naming_code_is_refused_and_nothing_is_imported(t
 
     # the same calls once on a refused name, so that every lga module they import lazily is loaded
     attempts("lga_not_registered:Thing", {}, "warm-up")
+    # spies on the ways a payload could start a process (they record, then do what they would have done)
+    started = []
+    for owner, name in ((subprocess, "Popen"), (os, "system")):
+        real = getattr(owner, name)
+        monkeypatch.setattr(owner, name,
+                            lambda *a, _real=real, _name=name, **k: started.append(_name) or _real(*a, **k))
     before = set(sys.modules)
     for i, (target, args) in enumerate(attacks):
         attempts(target, args, str(i))
     assert set(sys.modules) == before, sorted(set(sys.modules) - before)
-    assert not marker.exists() and not module_marker.exists()
+    assert not marker.exists() and not module_marker.exists() and started == []
     assert module not in sys.modules
     # the marker module is real: importing it (what an unsafe loader does) writes its marker
     importlib.import_module(module)
@@ -191,6 +201,14 @@ def test_bad_checkpoint_metadata_names_the_file(tmp_path, capsys):
         capsys.readouterr()
         assert main(["eval", "--checkpoint", str(path), "--no-progress"]) == 2
         assert str(path) in capsys.readouterr().err
+    # a string of escaped quotes that never closes: refused at once (the nesting scan was quadratic in it,
+    # about 60 s for this 120 kB header)
+    path = tmp_path / "unclosed.safetensors"
+    save_file(weights, str(path), metadata={"lga": '"' + '\\"' * 60_000})
+    t0 = time.perf_counter()
+    with pytest.raises(ValueError, match=f"{path}: the checkpoint's lga metadata is not valid JSON"):
+        ck.read_checkpoint(path)
+    assert time.perf_counter() - t0 < 3
     # brackets inside strings do not count as nesting; lga's own metadata is far from the limit
     path = tmp_path / "brackets.safetensors"
     save_file(weights, str(path), metadata={"lga": json.dumps({"format": ck.FORMAT, "name": "[" * 500 + "]" * 9})})
@@ -262,3 +280,38 @@ def test_model_config_component_names_are_checked_without_importing():
             build.check_component_names({"encoder": "conv4", "head": bad})
     assert set(sys.modules) == before
     build.check_component_names(ModelConfig())
+
+
+def test_a_text_bank_named_as_code_is_refused_and_nothing_is_imported(tmp_path, monkeypatch, capsys):
+    """``model.text`` has no allow-list at all: a file naming code there is refused by every reader."""
+    marker, module_marker, module, attacks = payloads(tmp_path, monkeypatch)
+    before = set(sys.modules)
+    for i, (target, args) in enumerate(attacks):
+        stored = small_config().to_dict()
+        stored["model"]["text"], stored["model"]["text_args"] = target, args
+        path = write_checkpoint(tmp_path / f"evil-text-{i}.safetensors", stored)
+        evil_yaml = tmp_path / f"evil-text-{i}.yaml"
+        evil_yaml.write_text(yaml.safe_dump(stored))
+        for fn in (ck.read_checkpoint, checkpoint_config):
+            with pytest.raises(ConfigError, match=rf"{path}: .*model.text: {target!r} names Python code"):
+                fn(path)
+        with pytest.raises(ConfigError, match=rf"{evil_yaml}: model.text: must be one of none, clip"):
+            load_config(evil_yaml)
+        evil_cfg = small_config(text=target, text_args=args)        # made in Python: the builder refuses it
+        with pytest.raises(ConfigError, match="names Python code"):
+            build.build_text_bank(evil_cfg.model, ["a"], encoder=None, anatomy="x")
+        capsys.readouterr()
+        assert main(["eval", "--checkpoint", path, "--no-progress"]) == 2
+        assert path in capsys.readouterr().err
+    assert set(sys.modules) == before and not marker.exists() and not module_marker.exists()
+
+
+def test_a_stored_config_too_large_to_be_a_config_names_the_file(tmp_path, capsys):
+    stored = small_config().to_dict()
+    stored["model"]["head_args"] = {"temperature": 1.0, "x": [0] * 200_000}
+    path = write_checkpoint(tmp_path / "huge.safetensors", stored)
+    with pytest.raises(ConfigError, match=rf"{path}: the config stored in this checkpoint: the config holds more "
+                                          r"than 100000 values"):
+        checkpoint_config(path)
+    assert main(["eval", "--checkpoint", path, "--no-progress"]) == 2
+    assert f"{path}: the config stored in this checkpoint" in capsys.readouterr().err

@@ -184,18 +184,26 @@ def test_frame_folder_is_read_in_numeric_order(tmp_path):
     assert count_frames(folder) == 12
 
 
-@pytest.mark.parametrize("kind", ["gap", "repeat"])
-def test_frame_folder_with_a_gap_or_a_repeated_number_is_an_error(tmp_path, kind):
+@pytest.mark.parametrize("kind, says", [("gap", "number 5 is missing"), ("repeat", "same number 7"),
+                                        ("unnumbered", "carry no number (cover.jpg)")])
+def test_frame_folder_with_a_gap_a_repeat_or_an_unnumbered_image_is_an_error(tmp_path, kind, says):
     names = [f"img_{i}.jpg" for i in range(1, 13)]
     if kind == "gap":
         names.remove("img_5.jpg")
-    else:
+    elif kind == "repeat":
         names.append("img_07.jpg")                                   # the number 7 twice
+    else:
+        names.append("cover.jpg")                                    # where does it go?
     folder = _numbered_folder(tmp_path / "clip", names)
-    with pytest.raises(VideoError) as info:
-        read_video(folder, 8)
-    assert str(folder) in str(info.value)
-    assert ("number 5 is missing" in str(info.value)) if kind == "gap" else ("same number 7" in str(info.value))
+    for read in (lambda: read_video(folder, 8), lambda: count_frames(folder)):
+        with pytest.raises(VideoError) as info:
+            read()
+        assert str(folder) in str(info.value) and says in str(info.value)
+
+
+def test_frame_folder_without_numbers_is_read_by_name(tmp_path):
+    folder = _numbered_folder(tmp_path / "clip", ["b.png", "a.png", "c.png"])
+    np.testing.assert_array_equal(read_video(folder, 3)[:, 0, 0, 0].numpy(), [20, 0, 40])
 
 
 def _png_header_claiming(path, width, height):
@@ -222,6 +230,23 @@ def test_huge_frame_image_is_a_video_error_naming_the_file(tmp_path, side):
     with pytest.raises(VideoError) as info:
         read_video(folder, 8)
     assert str(bomb) in str(info.value) and f"{side}" in str(info.value)
+
+
+def test_video_with_frames_over_the_limit_is_refused_unread(tmp_path, monkeypatch):
+    """A video whose header declares frames over MAX_FRAME_PIXELS: refused by the reader and by the
+    preparer, naming the file, before a frame is decoded."""
+    import lga.data.prepare as P
+    import lga.data.video as V
+
+    path = write_video(tmp_path / "v.mp4", gradient_frames(t=10, h=32, w=48))
+    monkeypatch.setattr(V, "MAX_FRAME_PIXELS", 32 * 48 - 1)
+    monkeypatch.setattr(V.av.container.InputContainer, "decode", None)   # nothing may be decoded
+    for read in (lambda: read_video(path, 8), lambda: count_frames(path),
+                 lambda: P.convert_video(path, tmp_path / "out.mp4", short_side=16)):
+        with pytest.raises(VideoError, match="48x32 pixels exceed the limit") as info:
+            read()
+        assert str(path) in str(info.value)
+    assert not (tmp_path / "out.mp4").exists()
 
 
 def test_container_that_miscounts_its_frames_is_sampled_from_what_decodes(tmp_path, monkeypatch):

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .quality import stem
+from .quality import normalize_text, stem
 from .shipped import Anatomy, load_anatomy
 
 __all__ = ["MEASURES", "ClassAgreement", "AgreementReport", "anatomy_agreement", "content_tokens",
@@ -64,8 +64,9 @@ _FUNCTION_WORDS = frozenset("""a an the this that these those it its itself he s
 
 
 def content_tokens(text: str) -> list[str]:
-    """Normalised content words of ``text``: casefolded, function words dropped, stemmed."""
-    words = _WORD.findall(text.casefold().replace("'s", "").replace("\u2019s", ""))
+    """Normalised content words of ``text``: quotes made plain and casefolded
+    (:func:`lga.anatomy.quality.normalize_text`), ``'s`` and function words dropped, stemmed."""
+    words = _WORD.findall(normalize_text(text).replace("'s", ""))
     return [stem(w) for w in words if w not in _FUNCTION_WORDS]
 
 

@@ -25,7 +25,8 @@ second server, whatever the first one answers.
 text passed through :func:`redact_secret` *before* it is cut to :data:`MAX_MESSAGE_CHARS`, which
 also finds the key when it comes back escaped (``sk\\u002d...``, ``%2D``, ``&#45;``, nested
 escapes). While a call runs, the records of the ``openai``, ``httpx2`` and ``httpcore2`` loggers
-(which show a server's status line and headers at INFO/DEBUG) are redacted the same way.
+and their children (which show a server's status line and headers at INFO/DEBUG) are redacted
+the same way, as they are made.
 """
 
 from __future__ import annotations
@@ -33,8 +34,10 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
 import urllib.parse
-from collections.abc import Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from .backends import AnatomyBackend, BackendError
@@ -260,7 +263,11 @@ def _origin(url: str) -> tuple[str, str, int | None]:
 
 
 _ESCAPED = re.compile(r"\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})|\\x([0-9a-fA-F]{2})|%([0-9a-fA-F]{2})"
-                      r"|&#[xX]([0-9a-fA-F]{1,6});|&#([0-9]{1,7});|\\(.)", re.S)
+                      r"|&#[xX]([0-9a-fA-F]{1,6});|&#([0-9]{1,7});|\\([^uUx])", re.S)
+# The start of an escape cut before its end ("sk\u002dtest\u0" cut by a length limit): the
+# text is taken to end before it.
+_CUT_ESCAPE = re.compile(r"(?:\\{1,8}(?:u[0-9a-fA-F]{0,3}|U[0-9a-fA-F]{0,7}|x[0-9a-fA-F]?)?|%[0-9a-fA-F]?"
+                         r"|&(?:#(?:[xX][0-9a-fA-F]{0,6}|[0-9]{0,7}))?)\Z")
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
@@ -299,7 +306,8 @@ def redact_secret(text: str, secret: str | None, *, rounds: int = 3) -> str:
     levels deep (``sk\\u002dabc``, ``sk%2Dabc``, ``sk&#45;abc``, ``sk\\\\u002dabc``), and in any ASCII
     case; the whole escaped span is replaced. So is any prefix of ``secret`` of 8 characters or
     more (a server that echoes ``sk-proj-ab****``), and a prefix of 4 or more that ends ``text``
-    (a text already cut by someone else). Redact first, cut after.
+    (a text already cut by someone else), also when the cut fell inside an escape
+    (``sk\\u002dtest\\u00``). Redact first, cut after.
     """
     if not secret or not text:
         return text
@@ -319,9 +327,11 @@ def redact_secret(text: str, secret: str | None, *, rounds: int = 3) -> str:
             j += 1
         spans.append((starts[i], starts[i + j]))
         i = haystack.find(head, i + j)
-    for n in range(min(len(needle) - 1, len(haystack)), _MIN_PREFIX - 1, -1):
-        if haystack.endswith(needle[:n]):
-            spans.append((starts[len(haystack) - n], len(text)))
+    cut = _CUT_ESCAPE.search(haystack)
+    end = cut.start() if cut else len(haystack)
+    for n in range(min(len(needle) - 1, end), _MIN_PREFIX - 1, -1):
+        if haystack.startswith(needle[:n], end - n):
+            spans.append((starts[end - n], len(text)))
             break
     if not spans:
         return text
@@ -336,41 +346,61 @@ def redact_secret(text: str, secret: str | None, *, rounds: int = 3) -> str:
     return "".join(out)
 
 
-class _RedactingFilter(logging.Filter):
-    """Rewrites a log record's message (and traceback) with the key redacted."""
+def _redact_record(record: logging.LogRecord, secret: str) -> None:
+    """Rewrite a log record's message (and traceback, stack) with ``secret`` redacted."""
+    try:
+        message = record.getMessage()
+    except Exception:  # noqa: BLE001 - a broken record is still logged, redacted
+        message = str(record.msg)
+    record.msg, record.args = redact_secret(message, secret), None
+    if record.exc_info:
+        record.exc_text = redact_secret(logging.Formatter().formatException(record.exc_info), secret)
+        record.exc_info = None
+    if record.stack_info:
+        record.stack_info = redact_secret(record.stack_info, secret)
 
-    def __init__(self, secret: str):
-        super().__init__()
-        self.secret = secret
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # noqa: BLE001 - a broken record is still logged, redacted
-            message = str(record.msg)
-        record.msg, record.args = redact_secret(message, self.secret), None
-        if record.exc_info:
-            record.exc_text = redact_secret(logging.Formatter().formatException(record.exc_info),
-                                            self.secret)
-            record.exc_info = None
-        if record.stack_info:
-            record.stack_info = redact_secret(record.stack_info, self.secret)
-        return True
+_active_secrets: Counter[str] = Counter()  # the keys of the calls running now (any thread)
+_secrets_lock = threading.Lock()
+_installed: dict[str, Callable] = {}  # "ours": the record factory set, "previous": what it wraps
+
+
+def _redacting_record_factory(previous: Callable) -> Callable:
+    def factory(*args, **kwargs) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        if str(record.name).split(".")[0] in _LIBRARY_LOGGERS:
+            for secret in list(_active_secrets):
+                _redact_record(record, secret)
+        return record
+
+    return factory
 
 
 @contextmanager
 def _redacted_library_logs(secret: str | None) -> Iterator[None]:
-    """While the block runs, redact ``secret`` from the records of the HTTP libraries' loggers."""
+    """While the block runs, redact ``secret`` from every record of the HTTP libraries' loggers.
+
+    The redaction happens where records are made (a wrapper around the log-record factory), not
+    in filters on the loggers: a filter is not inherited, and ``httpcore2.http11`` and its siblings
+    are created during a process's first request, after filters would have been attached (run
+    alone, the key in a status line reached the log that way). The factory is removed when the
+    last call ends, unless other code has wrapped it since (then it stays, doing nothing).
+    """
     if not secret:
         yield
         return
-    loggers = [lg for name, lg in list(logging.Logger.manager.loggerDict.items())
-               if isinstance(lg, logging.Logger) and name.split(".")[0] in _LIBRARY_LOGGERS]
-    filt = _RedactingFilter(secret)
-    for lg in loggers:
-        lg.addFilter(filt)
+    with _secrets_lock:
+        if not _active_secrets:
+            previous = logging.getLogRecordFactory()
+            _installed.update(previous=previous, ours=_redacting_record_factory(previous))
+            logging.setLogRecordFactory(_installed["ours"])
+        _active_secrets[secret] += 1
     try:
         yield
     finally:
-        for lg in loggers:
-            lg.removeFilter(filt)
+        with _secrets_lock:
+            _active_secrets[secret] -= 1
+            if _active_secrets[secret] <= 0:
+                del _active_secrets[secret]
+            if not _active_secrets and logging.getLogRecordFactory() is _installed.get("ours"):
+                logging.setLogRecordFactory(_installed["previous"])

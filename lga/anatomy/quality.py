@@ -26,8 +26,8 @@ plus a printable :meth:`~QualityReport.summary`). The kinds:
     simple stemming; people match people and pronouns)
 
 Every check reads the text through :func:`normalize_text` first (every typographic apostrophe or
-quote mark as ``'`` or ``"``, then Unicode NFKC, then casefolded), so "I can’t help with that" is the
-refusal "I can't help with that", and “none” the placeholder "none".
+quote mark as ``'`` or ``"``, before and after Unicode NFKC, then casefolded), so "I can’t help with
+that" is the refusal "I can't help with that", and “none” the placeholder "none".
 
 The checks are heuristics for review, not proofs: a flagged entry deserves a look.
 """
@@ -37,13 +37,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .names import loose_class_key, normalize_class_name
+from .names import loose_class_key, normalize_class_name, plain_quotes
 from .parse import Step
 
 __all__ = ["ISSUE_KINDS", "Issue", "QualityReport", "check_anatomy", "normalize_text"]
@@ -56,12 +55,6 @@ PLACEHOLDER_OBJECTS = {"", "none", "n/a", "na", "nothing", "null", "nil", "-", "
 _REFUSAL = re.compile(r"\b(sorry|apologi[sz]e|i can'?t|i can ?not|i'm unable|i am unable|"
                       r"i'm not able|i am not able|i won'?t|as an ai|as a language model|"
                       r"cannot assist|can'?t assist|cannot help|can'?t help)\b")
-# Apostrophe-like and quote-like characters LLM text uses instead of ' and " (NFKC already maps
-# the full-width ones): right/left single quotes, single high-reversed-9, modifier letters
-# apostrophe / turned comma / prime, prime, reversed prime, grave and acute accents; and the
-# double forms, guillemets included.
-_QUOTES = str.maketrans({**dict.fromkeys("\u2019\u2018\u201b\u02bc\u02bb\u02b9\u2032\u2035`\u00b4", "'"),
-                         **dict.fromkeys("\u201c\u201d\u201e\u201f\u2033\u2036\u00ab\u00bb", '"')})
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 
 _STOPWORDS = set("""a an the this that these those of to in into onto on at by for from with without
@@ -142,9 +135,10 @@ class QualityReport:
 def normalize_text(text: str) -> str:
     """``text`` as every check reads it: typographic quotes as ``'`` / ``"``, NFKC, casefolded.
 
-    ``normalize_text("I Can\u2019t")`` is ``"i can't"``; full-width ``\uff07`` becomes ``'`` too.
+    ``normalize_text("I Can\u2019t")`` is ``"i can't"``; full-width ``\uff07`` becomes ``'`` too
+    (:func:`lga.anatomy.names.plain_quotes`, then casefolded).
     """
-    return unicodedata.normalize("NFKC", text.translate(_QUOTES)).casefold()
+    return plain_quotes(text).casefold()
 
 
 def _words(text: str) -> list[str]:

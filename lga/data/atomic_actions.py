@@ -55,7 +55,6 @@ import os
 import re
 import shutil
 import sys
-import threading
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -574,17 +573,6 @@ def _video_job(args):
     return f"{cls.class_dir}/{video_id}", bounds, _file_record(path)
 
 
-def _worker_init(parent: int) -> None:
-    """Runs in every generator worker: exit as soon as the parent is gone (killed, even by SIGKILL,
-    which gives it no chance to stop its pool), instead of rendering on as an orphan."""
-    def watch():
-        while os.getppid() == parent:
-            time.sleep(0.2)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
-
-
 # ----------------------------------------------------------------------------- anatomy
 def anatomy_dict(classes: list[ActionClass], videos: dict, cfg: AtomicActionsConfig,
                  wording: str | None = None) -> dict:
@@ -658,9 +646,10 @@ def generate(out: str | Path, cfg: AtomicActionsConfig | None = None, progress: 
              overwrite: bool = False, anatomy_noise=()) -> dict:
     """Generate AtomicActions into ``out`` (the layout of :mod:`lga.data.layout`).
 
-    The dataset is written into ``<out>.partial`` (removed first if a killed run left it) and renamed
-    to ``out`` only when complete, with ``dataset.json`` (config, classes, manifest of every file)
-    written last; so ``out`` is either absent, the old dataset, or the complete new one. ``out`` may be
+    The dataset is written into ``<out>.partial`` (removed first if a killed run left it, and removed
+    if the run fails: a full disk, an error, Ctrl-C) and renamed to ``out`` only when complete, with
+    ``dataset.json`` (config, classes, manifest of every file) written last; so ``out`` is either
+    absent, the old dataset, or the complete new one. ``out`` may be
     absent or an empty folder; a non-empty ``out`` is refused unless ``overwrite`` (and even then
     only if it looks like a dataset: it holds ``dataset.json``, ``splits/`` or ``videos/``).
     ``anatomy_noise``: rates; for each, ``anatomy_noise<RATE>.json`` (:func:`noisy_anatomy` of
@@ -693,6 +682,18 @@ def generate(out: str | Path, cfg: AtomicActionsConfig | None = None, progress: 
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
+    try:
+        n_classes, n_videos = _write_dataset(tmp, cfg, progress, anatomy_noise)
+    except BaseException:   # a full disk, a bug, Ctrl-C: the unfinished folder is of no use, and takes space
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _swap_in(tmp, out)
+    return {"classes": n_classes, "videos": n_videos, "seconds": time.perf_counter() - t0}
+
+
+def _write_dataset(tmp: Path, cfg: AtomicActionsConfig, progress: bool, anatomy_noise) -> tuple[int, int]:
+    """The dataset of ``cfg`` written into the empty folder ``tmp``, ``dataset.json`` last (see
+    :func:`generate`). Returns (number of classes, number of videos)."""
     wording_data = None
     if cfg.version != "1.0":
         raw = atomic_text.wording_bytes()
@@ -710,8 +711,10 @@ def generate(out: str | Path, cfg: AtomicActionsConfig | None = None, progress: 
 
     with tqdm(total=len(jobs), desc="AtomicActions videos", unit="video", disable=not progress) as bar:
         if cfg.workers > 1:
+            from .prepare import die_with_parent   # workers end with this process, even if killed
+
             ctx = mp.get_context("spawn" if sys.platform == "darwin" else "fork")
-            with ctx.Pool(cfg.workers, initializer=_worker_init, initargs=(os.getpid(),)) as pool:
+            with ctx.Pool(cfg.workers, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
                 for result in pool.imap(_video_job, jobs, chunksize=8):
                     record(result)
                     bar.update()
@@ -755,8 +758,7 @@ def generate(out: str | Path, cfg: AtomicActionsConfig | None = None, progress: 
             "classes": [asdict(c) for c in classes],
             "files": {k: files[k] for k in sorted(files)}}
     layout.write_json(tmp / "dataset.json", meta)        # last: the folder is complete from here on
-    _swap_in(tmp, out)
-    return {"classes": len(classes), "videos": len(jobs), "seconds": time.perf_counter() - t0}
+    return len(classes), len(jobs)
 
 
 def _looks_like_dataset(folder: Path) -> bool:
@@ -952,6 +954,10 @@ def main(argv=None) -> int:
         summary = generate(a.out, cfg, overwrite=a.overwrite, anatomy_noise=a.anatomy_noise)
     except (ValueError, FileExistsError) as e:
         p.error(str(e))
+    except OSError as e:   # a full disk, a folder that cannot be written
+        p.exit(1, f"error: cannot write the dataset: {e}. {a.out} is unchanged (the dataset is written "
+                  "beside it and moved there only when complete). Free some space, or choose an --out on "
+                  "another disk, and run the same command again.\n")
     print(f"wrote {summary['classes']} classes, {summary['videos']} videos to {a.out} "
           f"in {summary['seconds']:.1f} s")
     return 0

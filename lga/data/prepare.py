@@ -635,9 +635,12 @@ def _write_error(e: OSError, out: Path, done: int) -> PrepareError:
                   "disk) and run the same command again")
     else:
         advice = f"Check that {out} can be written, then run the same command again"
+    if (out / "dataset.json").is_file():   # failed before the folder was touched: still the earlier run's
+        state = f"{out} is as the earlier preparation left it (its dataset.json is that run's)"
+    else:
+        state = f"{out} is incomplete (it has no dataset.json, so no reader uses it)"
     return PrepareError(f"cannot write into {out}: {e.strerror or e}{where}. The preparation stopped; "
-                        f"{out} is incomplete (it has no dataset.json, so no reader uses it). {advice}: "
-                        f"the {done} videos already prepared are kept and skipped.")
+                        f"{state}. {advice}: the {done} videos already prepared are kept and skipped.")
 
 
 def _as_list(raw) -> list[Path]:
@@ -761,8 +764,11 @@ def prepare(dataset: str, raw, out: str | os.PathLike, *, workers: int | None = 
     if report.missing:
         from .layout import atomic_write_text
 
-        atomic_write_text(out / "missing.tsv", "split\tclass_name\tvideo_id\n" +
-                          "".join(f"{s}\t{c}\t{v}\n" for s, c, v in report.missing))
+        try:
+            atomic_write_text(out / "missing.tsv", "split\tclass_name\tvideo_id\n" +
+                              "".join(f"{s}\t{c}\t{v}\n" for s, c, v in report.missing))
+        except OSError as e:
+            raise _write_error(e, out, len(done)) from e
         per_class = report.missing_per_class()
         msg = (f"{len(report.missing)} of {sum(len(v) for v in entries.values())} videos of the "
                f"{DATASETS[dataset]['title']} split lists are not in {[str(r) for r in raw]} "

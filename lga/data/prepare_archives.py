@@ -112,8 +112,11 @@ def check_zip_member(archive, info: zipfile.ZipInfo) -> None:
     """Raise :class:`ArchiveError` naming ``archive`` and the member if Python cannot read it
     (encrypted, or compressed with a method zipfile lacks, such as Deflate64), saying what to do."""
     todo = "extract the archive with 7-Zip (`7z x ARCHIVE`) or `unzip`, and pass the extracted folder as --raw"
-    if info.flag_bits & 0x1 or info.compress_type == 99:
+    if info.flag_bits & 0x41 or info.compress_type == 99:   # bit 0: encrypted, bit 6: strong encryption
         raise ArchiveError(f"{archive}: member {info.filename} is encrypted; {todo} (giving its password)")
+    if info.flag_bits & 0x20:
+        raise ArchiveError(f"{archive}: member {info.filename} holds compressed patched data (zip flag bit 5), "
+                           f"which Python cannot read; {todo}")
     if info.compress_type not in _ZIP_METHODS:
         method = _ZIP_METHOD_NAMES.get(info.compress_type, f"method {info.compress_type}")
         raise ArchiveError(f"{archive}: member {info.filename} is compressed with {method} "
@@ -318,7 +321,7 @@ def extract_archive(archive: str | os.PathLike, dest: str | os.PathLike,
         if e.errno in DISK_FULL:
             raise
         raise ArchiveError(f"{archive}: cannot be extracted ({type(e).__name__}: {e})") from e
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError, ValueError) as e:
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, ValueError, NotImplementedError) as e:
         raise ArchiveError(f"{archive}: cannot be extracted ({type(e).__name__}: {e})") from e
     except Exception as e:  # libarchive.ArchiveError and friends
         if type(e).__module__.startswith("libarchive"):
@@ -407,7 +410,7 @@ def extract_tar_parts(parts: list[str | os.PathLike], dest: str | os.PathLike,
             raise
         raise ArchiveError(f"{parts[0].parent}: the archive parts {[p.name for p in parts]} cannot be "
                            f"extracted ({type(e).__name__}: {e}); are some missing or incomplete?") from e
-    except (tarfile.TarError, EOFError, zipfile.BadZipFile) as e:
+    except (tarfile.TarError, EOFError, zipfile.BadZipFile, NotImplementedError) as e:
         raise ArchiveError(f"{parts[0].parent}: the archive parts {[p.name for p in parts]} cannot be "
                            f"extracted ({type(e).__name__}: {e}); are some missing or incomplete?") from e
     finally:

@@ -32,6 +32,9 @@ ANNOTATION_FILES = {  # role -> accepted file names
     "validation": ("validation.json", "something-something-v2-validation.json"),
     "labels": ("labels.json", "something-something-v2-labels.json"),
 }
+#: the largest annotation file read from a zip (SSv2's train.json is about 20 MB): a bigger member
+#: is a crafted or wrong file, refused before it is decompressed into memory
+MAX_ANNOTATION_BYTES = 256 << 20
 
 
 class AnnotationError(RuntimeError):
@@ -97,9 +100,13 @@ def _load_json(src: tuple[Path, str | None]):
                 check_zip_member(path, info)   # encrypted or Deflate64: say what to do
             except ArchiveError as e:
                 raise AnnotationError(str(e)) from None
+            if info.file_size > MAX_ANNOTATION_BYTES:
+                raise AnnotationError(f"{path}: member {member} declares {info.file_size} bytes, over the "
+                                      f"limit of {MAX_ANNOTATION_BYTES} for an annotation file "
+                                      "(lga.data.prepare_ssv2.MAX_ANNOTATION_BYTES)")
             with z.open(info) as f:
                 return json.loads(f.read().decode("utf-8"))
-    except (OSError, ValueError, zipfile.BadZipFile) as e:
+    except (OSError, ValueError, zipfile.BadZipFile, NotImplementedError) as e:
         where = f"{path}:{member}" if member else str(path)
         raise AnnotationError(f"{where}: cannot be read as JSON ({e})") from e
 

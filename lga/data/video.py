@@ -6,10 +6,12 @@ it, so the synthetic benchmark exercises exactly the code that reads HMDB51.
 
 Reading decodes the video as a stream and keeps only the frames it samples, so memory does not grow
 with the length of the video. A frame folder must hold one numbered sequence (``img_1.jpg`` ...
-``img_12.jpg`` or ``000001.jpg`` ...), read in numeric order; a gap or a repeated number is an error.
+``img_12.jpg`` or ``000001.jpg`` ...), read in numeric order; a gap, a repeated number or an
+unnumbered image among numbered ones is an error.
 Frames larger than :data:`MAX_FRAME_PIXELS` are refused before they are decoded.
 
-Writing is reproducible: the same frames give the same bytes, in any process, under any load.
+Writing is reproducible: the same frames give the same bytes, in any process, under any load, on
+any number of CPUs.
 """
 
 from __future__ import annotations
@@ -54,13 +56,18 @@ def _frame_files(folder: Path) -> list[Path]:
     """The frame images of ``folder`` in frame order: by the last number in their names.
 
     Raises:
-        VideoError: two images carry the same number, or a number between the first and the last
-            is missing.
+        VideoError: two images carry the same number, a number between the first and the last
+            is missing, or some images are numbered and others not.
     """
     files = [p for p in folder.iterdir() if p.suffix.lower() in FRAME_EXTENSIONS]
     numbers = [_LAST_NUMBER.search(p.stem) for p in files]
-    if not files or any(m is None for m in numbers):   # not a numbered sequence: by name
-        return sorted(files, key=lambda p: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name)])
+    unnumbered = sorted(p.name for p, m in zip(files, numbers) if m is None)
+    if len(unnumbered) == len(files):   # no numbers at all (or no files): by name
+        return sorted(files)
+    if unnumbered:
+        raise VideoError(folder, f"{len(unnumbered)} of {len(files)} frame images carry no number "
+                                 f"({', '.join(unnumbered[:3])}{', ...' if len(unnumbered) > 3 else ''}), "
+                                 "so their place among the numbered frames is unknown")
     order = sorted(zip((int(m.group(1)) for m in numbers), (p.name for p in files), files))
     for (a, name_a, _), (b, name_b, _) in zip(order, order[1:]):
         if a == b:

@@ -19,6 +19,7 @@ import hashlib
 import json
 import random
 import re
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,9 @@ from ..data.layout import atomic_write_bytes
 FORMAT = "lga-checkpoint/1"
 #: deepest nesting of lists and objects accepted in a checkpoint's metadata (lga writes about 6)
 MAX_METADATA_DEPTH = 64
-_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+#: a JSON string, or the rest of the text from an unclosed quote (never fails once started, so a
+#: hostile ``"\\"\\"...`` costs linear time, not quadratic)
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?', re.S)
 _JSON_BRACKET = re.compile(r"[\[\]{}]")
 
 
@@ -113,6 +116,12 @@ def optimizer_from_flat(tensors: dict, meta: dict) -> dict:
             state.setdefault(int(pid), {})[k] = v
     for pid, extra in meta.get("state", {}).items():
         state.setdefault(int(pid), {}).update(extra)
+    # every parameter's state has the same keys (an Adam state without exp_avg would fail at step())
+    usual = Counter(frozenset(st) for st in state.values()).most_common(1)[0][0] if state else None
+    for pid in sorted(state):
+        if set(state[pid]) != usual:
+            raise ValueError(f"the optimizer state of parameter {pid} has keys {sorted(state[pid])}, "
+                             f"the others {sorted(usual)}")
     return {"state": state, "param_groups": meta["param_groups"]}
 
 

@@ -224,6 +224,10 @@ def evaluate_checkpoint(cfg, checkpoint=None, episodes: int | None = None, split
     model.to(device).eval()
     root = cfg.dataset_root()
     ds = VideoDataset(root, split, cfg.data.num_frames, mode="test")
+    try:    # fail now, not after encoding the whole split
+        EpisodeSampler(ds.labels, cfg.data.n_way, cfg.data.k_shot, cfg.data.test_queries, num_episodes=1)
+    except ValueError as e:
+        raise ValueError(f"the {split} split of {root} cannot supply episodes: {e}") from None
     crops = Crops.from_config(cfg.data)
     if head_only:       # a frozen backbone's features depend on the encoder alone (shared with training's)
         parts, cache = split_key(key, root, split, cfg.data.num_frames, crops), cfg.eval.feature_cache

@@ -361,7 +361,11 @@ def train(cfg, out_dir, resume: bool = False, progress: bool = True, stop_after:
         if not last_path.is_file():
             raise FileNotFoundError(f"--resume: no checkpoint {last_path} to resume from")
         # refuse a changed config before anything in the run directory is rewritten
-        diff = [k for k in _config_diff(ckpt.read_metadata(last_path)["config"], resolved)
+        stored = ckpt.read_metadata(last_path).get("config")
+        if not isinstance(stored, dict):
+            raise ValueError(f"{last_path}: --resume: the checkpoint stores no run config to check this one "
+                             "against (not written by lga train?)")
+        diff = [k for k in _config_diff(stored, resolved)
                 if not any(k == c or k.startswith(c + ".") for c in RESUMABLE_CHANGES)]
         if diff:
             raise ValueError(f"--resume: the config differs from the run's in {', '.join(diff)}")
@@ -400,9 +404,6 @@ def train(cfg, out_dir, resume: bool = False, progress: bool = True, stop_after:
     else:
         mode = "frozen"
         model = build_model(cfg, device, dim=features.dim).to(device)
-    if dist.main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        cfg.to_yaml(run_dir / "config.yaml")
     if mode == "frozen":
         text_train = features.train.bank if cfg.model.text != "none" else None
         text_val = features.val.bank if cfg.model.text != "none" else None
@@ -430,15 +431,10 @@ def train(cfg, out_dir, resume: bool = False, progress: bool = True, stop_after:
 
     start, best_val, best_step, val_hist = 0, None, None, []
     if resume:
-        tensors, meta = ckpt.read_checkpoint(last_path)
-        model.load_state_dict(ckpt.model_state(tensors))
-        opt.load_state_dict(ckpt.optimizer_from_flat(tensors, meta["optimizer"]))
-        sched.load_state_dict(meta["scheduler"])
-        if meta.get("scaler"):
-            scaler.load_state_dict(meta["scaler"])
-        ckpt.set_rng_state(tensors, meta["rng"])
-        start, best_val, best_step = meta["step"], meta["best_val"], meta["best_step"]
-        val_hist = [tuple(v) for v in meta.get("val_history", [])]
+        start, best_val, best_step, val_hist = _restore(last_path, model, opt, sched, scaler, cfg.total_steps)
+    if dist.main:       # only now: a refused --resume leaves the run's config.yaml as it was
+        run_dir.mkdir(parents=True, exist_ok=True)
+        cfg.to_yaml(run_dir / "config.yaml")
 
     ddp = None
     if dist.grouped:
@@ -568,6 +564,38 @@ def train(cfg, out_dir, resume: bool = False, progress: bool = True, stop_after:
         import torch.distributed as tdist
         tdist.destroy_process_group()
     return result
+
+
+def _restore(path, model, opt, sched, scaler, total: int):
+    """Load a run's ``last`` checkpoint into the model, optimizer, schedule, scaler and RNGs; return
+    ``(step, best_val, best_step, val_history)``. A checkpoint whose metadata or tensors do not fit
+    (missing or mistyped keys, weights of another model) raises ValueError naming the file."""
+    tensors, meta = ckpt.read_checkpoint(path)
+
+    def number(v, kind=(int, float)):
+        return isinstance(v, kind) and not isinstance(v, bool)
+    try:
+        problem = ckpt.weights_mismatch(model.state_dict(), ckpt.model_state(tensors))
+        if problem:
+            raise ValueError(f"its weights do not fit this model: {problem}")
+        start, best_val, best_step = meta["step"], meta["best_val"], meta["best_step"]
+        val_hist = [tuple(v) for v in meta.get("val_history", [])]     # (step, accuracy, ci95: nan for 1 episode)
+        if not (number(start, int) and 0 <= start <= total and (best_val is None or number(best_val))
+                and (best_step is None or number(best_step, int))
+                and all(len(v) == 3 and all(number(x) for x in v) for v in val_hist)):
+            raise ValueError(f"step {start!r}, best_val {best_val!r}, best_step {best_step!r} or val_history "
+                             f"is not what lga train writes (0 <= step <= {total})")
+        model.load_state_dict(ckpt.model_state(tensors))
+        opt.load_state_dict(ckpt.optimizer_from_flat(tensors, meta["optimizer"]))
+        sched.load_state_dict(meta["scheduler"])
+        if meta.get("scaler"):
+            scaler.load_state_dict(meta["scaler"])
+        ckpt.set_rng_state(tensors, meta["rng"])
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError, RuntimeError) as e:
+        what = f"no {e}" if isinstance(e, KeyError) else f"{type(e).__name__}: {e}"
+        raise ValueError(f"{path}: --resume: cannot continue from this checkpoint ({what}); it is damaged or "
+                         "not a checkpoint of this run") from None
+    return start, best_val, best_step, val_hist
 
 
 def peak_memory_gib(device) -> float | None:
