@@ -28,7 +28,7 @@ ASSETS        := $(WIDGETS_JS) $(MATHJAX_JS)
 # the browser that tests/test_browser.py drives (Debian package names)
 CHROMIUM      ?= chromium
 
-.PHONY: book test unit nbval html env assets widgets browser stamp execute gpu-check clean
+.PHONY: book test unit nbval html env assets widgets browser stamp execute gpu-check test-oldest-torch clean
 
 env: $(STAMP)
 
@@ -144,6 +144,22 @@ execute: $(STAMP)
 GPU_CHECK_OUT ?= benchmarks/results/gpu_check.json
 gpu-check: $(STAMP)
 	$(PY) benchmarks/gpu_check.py --out $(GPU_CHECK_OUT)
+
+# the unit tests on the oldest torch that pyproject.toml declares (tests/test_packaging.py checks the
+# two agree), in a venv of their own with everything else pinned as in constraints.txt. PyPI's build of
+# that torch is a download of a few GB, so this is run by authors (before a release, after raising a
+# floor), not by CI. The fake-CUDA placement tests skip there: torch 2.6's fake tensors need a driver.
+OLDEST_TORCH ?= torch==2.6.0 torchvision==0.21.0
+OLDEST_VENV  ?= .venv-oldest
+test-oldest-torch: $(ASSETS) browser
+	@test -x $(OLDEST_VENV)/bin/python || $(PYTHON) -m venv $(OLDEST_VENV)
+	$(OLDEST_VENV)/bin/python -m pip install --upgrade --quiet pip "setuptools>=77"
+	$(OLDEST_VENV)/bin/python -m pip install --quiet $(OLDEST_TORCH)
+	grep -v -E '^(torch|torchvision)==' constraints.txt > $(OLDEST_VENV)/constraints-but-torch.txt
+	$(OLDEST_VENV)/bin/python -m pip install --quiet -c $(OLDEST_VENV)/constraints-but-torch.txt -e ".[book,test]"
+	$(OLDEST_VENV)/bin/python -m ipykernel install --prefix $(OLDEST_VENV) --name python3 > /dev/null
+	$(OLDEST_VENV)/bin/python -c "import torch, torchvision; print('torch', torch.__version__, 'torchvision', torchvision.__version__)"
+	$(call fresh_data,$(OLDEST_VENV)/bin/python -m pytest tests)
 
 clean:
 	rm -rf _build

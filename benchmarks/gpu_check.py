@@ -14,11 +14,12 @@ run and the validation size overridden, it runs through the real command line:
 3. the transformers anatomy backend on a tiny random chat model, on the GPU.
 
 It prints peak GPU memory, training tasks per second and evaluation time, writes them as JSON
-(``--out``), and exits non-zero if any step failed. Offline it uses random ViT-B/16 weights (the
-speed and memory are the same as with OpenAI's); online, OpenAI's (``--weights auto``).
+(``--out``), and exits non-zero if any step failed or a shot's recipe peaked above ``--max-peak-gib``
+(8 GiB, the target that fits a free Colab T4). Offline it uses random ViT-B/16 weights (the speed
+and memory are the same as with OpenAI's); online, OpenAI's (``--weights auto``).
 
     python benchmarks/gpu_check.py --out gpu_check.json           # on a GPU machine
-    python benchmarks/gpu_check.py --smoke                          # a minute on a CPU: the same path, tiny
+    python benchmarks/gpu_check.py --smoke                          # minutes on a CPU: the same path, tiny
 
 ``--smoke`` swaps ViT-B/16 for the package's tiny ViT and shrinks everything, so the script itself is
 tested where there is no GPU (``tests/test_gpu_check.py``).
@@ -140,7 +141,21 @@ def evaluate(run: Path, episodes: int, env: dict) -> dict:
             "wall_s": round(wall, 1)}
 
 
+def within_memory_target(results: dict, shots, limit_gib: float) -> dict:
+    """The peak GPU memory of each shot's paper recipe (gradient checkpointing on), which must be at most
+    ``limit_gib`` (8 GiB: a free Colab T4 has 15); raises when one is above it or was not measured."""
+    peaks = {shot: results.get(f"{shot}-shot train+resume (checkpointing on)", {}).get("peak_memory_gib")
+             for shot in shots}
+    problems = [f"{shot}-shot: " + ("not measured" if p is None else f"{p:.2f} GiB") for shot, p in peaks.items()
+                if p is None or p > limit_gib]
+    if problems:
+        raise RuntimeError(f"peak GPU memory above the {limit_gib} GiB target or unknown: {'; '.join(problems)}")
+    return {"limit_gib": limit_gib, **{f"peak_{shot}shot_gib": round(p, 2) for shot, p in peaks.items()}}
+
+
 def anatomy_backend(work: Path, device: str) -> dict:
+    import torch
+
     from lga.anatomy.backends import generate_anatomy, make_backend
     from lga.anatomy.tiny_lm import build_tiny_chat_model
 
@@ -152,6 +167,8 @@ def anatomy_backend(work: Path, device: str) -> dict:
     # random weights answer garbage: every label must be reported as failed, and nothing crash
     if report.ok or sorted(report.failed) != sorted(labels):
         raise RuntimeError(f"unexpected anatomy report: {report.summary()}")
+    if backend.lm.device.type != torch.device(device).type:
+        raise RuntimeError(f"the anatomy model ran on {backend.lm.device}, not on {device}")
     return {"device": str(backend.lm.device), "labels": len(labels), "reported_failures": len(report.failed)}
 
 
@@ -181,6 +198,8 @@ def main(argv=None) -> int:
     p.add_argument("--episodes", type=int, default=10_000, help="test episodes of lga eval")
     p.add_argument("--videos-per-class", type=int, default=10)
     p.add_argument("--shots", type=int, nargs="+", default=[1, 5], choices=(1, 5))
+    p.add_argument("--max-peak-gib", type=float, default=8.0,
+                   help="fail when a shot's paper recipe peaks above this much GPU memory (the T4 target)")
     p.add_argument("--smoke", action="store_true", help="CPU-sized: tiny ViT, tiny data (tests the script)")
     a = p.parse_args(argv)
 
@@ -218,6 +237,9 @@ def main(argv=None) -> int:
         checks.run(f"{shot}-shot train (checkpointing off)",
                    lambda: (cli(["train", "--config", config, "--out", str(off), "--no-progress"] + sets_off, env),
                             summary_of(off))[1])
+    if torch.cuda.is_available():
+        checks.run(f"peak memory <= {a.max_peak_gib:g} GiB (checkpointing on)", within_memory_target,
+                   checks.results, a.shots, a.max_peak_gib)
     ddp = work / "run_torchrun"
     launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "1", "--standalone"]
     checks.run("torchrun --nproc_per_node 1 (NCCL/DDP)",

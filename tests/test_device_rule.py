@@ -15,9 +15,11 @@ import numpy as np
 import pytest
 import torch
 
-from torch._subclasses.fake_tensor import FakeTensorMode  # noqa: E402  (private but stable: torch.compile uses it)
+# private but stable: torch.compile uses them
+from torch._subclasses.fake_tensor import FakeTensorMode, unset_fake_temporarily
 
 from lga.data.episodes import EpisodeSampler
+from lga.engine import evaluate
 from lga.engine.device import model_device, to_device
 from lga.engine.evaluate import score_episodes
 from lga.engine.model import EpisodicModel
@@ -39,8 +41,9 @@ def _mismatch(exc: BaseException) -> bool:
 def fake():
     """A fake-tensor mode in which real CPU tensors may enter (they become fake CPU tensors)."""
     with FakeTensorMode(allow_non_fake_inputs=True) as mode:
-        try:                                # older torch (2.6) asks the CUDA driver even for fake tensors
+        try:    # older torch (2.6) asks the CUDA driver even for fake tensors (random init of a layer)
             torch.zeros(2, device=CUDA).gather(0, torch.zeros(1, dtype=torch.long, device=CUDA))
+            torch.nn.Linear(2, 2, device=CUDA)
         except RuntimeError as e:
             pytest.skip(f"this torch's fake tensors cannot stand in for CUDA without a driver ({e})")
         yield mode
@@ -88,6 +91,36 @@ def test_score_episodes_runs_on_the_heads_device(fake, row, bank_on_cuda):
     # the engine passes its model's device; a row without parameters ("video-video") has no device of its own
     logits = score_episodes(head, feats, ep, 5, bank, device=model_device(head, default=CUDA))
     assert logits.device == CUDA and tuple(logits.shape) == (3, 5, 5)
+
+
+@pytest.mark.parametrize("bank_on_cuda", [False, True])
+def test_evaluate_episodes_scores_cpu_features_with_a_cuda_head(fake, monkeypatch, bank_on_cuda):
+    """Issue 12's crash as it happened: validation and ``lga eval`` call
+    :func:`~lga.engine.evaluate.evaluate_episodes` with the features on the CPU (``encode_split``,
+    the frozen-feature cache) and the head on CUDA, the text bank on either, and no device argument.
+
+    Each batch of episodes is scored in the fake mode; the rest of ``evaluate_episodes`` reads values
+    (the label check, the accuracies), which fake tensors do not have, so it runs on real tensors and
+    gets real logits of the fake ones' shape. A head called on the features' device, as before the
+    fix, fails here: on CPU tensors against fake CUDA parameters ("same device"), or moving a real
+    tensor to CUDA without a driver."""
+    head = _on_fake_cuda(lambda: LGA(D, ablation_config("full LGA"), num_heads=2))
+    bank = _bank().to(CUDA) if bank_on_cuda else _bank()
+    real_score, scored = evaluate.score_episodes, []
+
+    def score(*args, **kwargs):
+        with fake:
+            logits = real_score(*args, **kwargs)
+        scored.append((logits.device, tuple(logits.shape)))
+        return torch.zeros(logits.shape)
+
+    monkeypatch.setattr(evaluate, "score_episodes", score)
+    with unset_fake_temporarily():                          # real CPU tensors, as encode_split returns them
+        feats, labels = _features()
+        sampler = EpisodeSampler(labels, 5, 1, 1, seed=0, num_episodes=6)
+        result = evaluate.evaluate_episodes(head, feats, labels, sampler, 6, batch_episodes=4, progress=False,
+                                            text_bank=bank)
+    assert scored == [(CUDA, (4, 5, 5)), (CUDA, (2, 5, 5))] and len(result.accuracies) == 6
 
 
 def test_oracle_phase_bounds_follow_the_rule(fake):

@@ -11,6 +11,7 @@ import pytest
 import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+from packaging.version import Version
 from book_build import rendered_book
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,6 +90,20 @@ def test_make_installs_with_the_constraints():
         "the install stamp must depend on constraints.txt (a changed pin reinstalls)"
     assert re.search(r"pip install .*-c constraints\.txt -e \"\.\[book,test\]\"", makefile), \
         "make must install with the pins: pip install -c constraints.txt -e \".[book,test]\""
+
+
+def test_the_oldest_torch_tested_is_the_floor_pyproject_declares():
+    """``make test-oldest-torch`` installs exactly the lower bounds of torch and torchvision, so the
+    floor a reader's Colab is held to is the one the unit tests ran on."""
+    oldest = re.search(r"^OLDEST_TORCH \?= (.+)$", (ROOT / "Makefile").read_text(), flags=re.M)
+    assert oldest, "the Makefile must name OLDEST_TORCH for make test-oldest-torch"
+    tested = {k: Version(v) for k, v in exact_pins(oldest.group(1).split(), "Makefile OLDEST_TORCH").items()}
+    floors = {}
+    for d in pyproject()["project"]["dependencies"]:
+        req = Requirement(d)
+        if canonicalize_name(req.name) in ("torch", "torchvision"):
+            floors[canonicalize_name(req.name)] = Version(next(s.version for s in req.specifier if s.operator == ">="))
+    assert tested == floors, f"make test-oldest-torch installs {tested}; pyproject.toml's floors are {floors}"
 
 
 def toc_files():
@@ -261,3 +276,24 @@ def test_the_html_loads_nothing_from_the_network(built_html):
             if url and loads:
                 problems.append(f"{page.relative_to(built_html)}: <{name}> loads {url.group(1)}")
     assert not problems, "\n".join(problems[:20])
+
+
+def test_the_set_up_cell_is_folded_in_the_html_with_one_visible_line(built_html):
+    """On every chapter's page the set-up cell's code is folded (``hide-input``) and its output, shown,
+    is one line saying what was installed and which profile runs: nothing overflows sideways."""
+    for path in chapters():
+        html = (built_html / "book" / f"{path.stem}.html").read_text()
+        start = html.find('<div class="cell ')
+        assert start >= 0, f"{path.stem}.html has no code cell"
+        opening = html[start:html.find(">", start)]
+        assert "tag_hide-input" in opening, f"{path.stem}.html: the first cell is not hide-input: {opening}"
+        details, source = html.find("<details", start), html.find("cell_input", start)
+        closed, output = html.find("</details>", start), html.find("cell_output", start)
+        assert -1 < details < source < closed < output, \
+            f"{path.stem}.html: the set-up cell's code is not inside a folded <details> before its output"
+        assert "hide above-input" in html[details:source], f"{path.stem}.html: the fold is not myst-nb's hide-input"
+        pre = re.search(r"<pre>(.*?)</pre>", html[output:], flags=re.S)
+        text = re.sub(r"<[^>]+>", "", pre.group(1))
+        lines = [ln for ln in text.splitlines() if ln.strip()]
+        assert len(lines) == 1 and "profile:" in lines[0] and len(lines[0]) <= 100, \
+            f"{path.stem}.html: the set-up cell shows {lines!r}, not one short line naming the profile"
