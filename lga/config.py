@@ -481,6 +481,23 @@ def find_config(name: str | os.PathLike) -> Path:
                             f"see lga.config.list_configs())")
 
 
+def config_diff(a: dict, b: dict, ignore=(), prefix: str = "") -> list[str]:
+    """The dotted keys in which two config mappings (:meth:`Config.to_dict`) differ, sorted.
+
+    A ``*_args`` mapping counts as one value (``model.encoder_args``). A key equal to an entry of
+    ``ignore`` or below it (``"train"`` ignores ``train.lr``) is left out.
+    """
+    out = []
+    for k in sorted(set(a) | set(b)):
+        key = f"{prefix}{k}"
+        va, vb = a.get(k), b.get(k)
+        if isinstance(va, dict) and isinstance(vb, dict) and not key.endswith("_args"):
+            out += config_diff(va, vb, ignore, key + ".")
+        elif va != vb and not any(key == c or key.startswith(c + ".") for c in ignore):
+            out.append(key)
+    return out
+
+
 def load_config(path: str | os.PathLike | None = None, overrides=()) -> Config:
     """Read a YAML config (or the defaults when ``path`` is None) and apply ``--set`` overrides.
 

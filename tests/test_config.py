@@ -288,3 +288,15 @@ def test_a_config_file_too_large_or_deep_is_refused_at_once(tmp_path, name, text
     # anchors and aliases of a normal size still work
     p.write_text("model:\n  head_args: &h {temperature: 0.5}\n  text_args: *h\n")
     assert load_config(p).model.head_args == {"temperature": 0.5}
+
+
+def test_config_diff_names_dotted_keys_treats_args_as_one_value_and_ignores_below_a_prefix():
+    from lga.config import config_diff
+    a = load_config(None).to_dict()
+    b = load_config(None, ["train.lr=0.5", "train.epochs=3", "data.n_way=3"]).to_dict()
+    assert config_diff(a, a) == []
+    assert config_diff(a, b) == ["data.n_way", "train.epochs", "train.lr"]
+    assert config_diff(a, b, ignore=("train",)) == ["data.n_way"]
+    assert config_diff(a, b, ignore=("train.lr", "data.n")) == ["data.n_way", "train.epochs"]   # prefixes are keys
+    b["model"]["encoder_args"] = {**a["model"]["encoder_args"], "extra": 1}
+    assert "model.encoder_args" in config_diff(a, b)

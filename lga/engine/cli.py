@@ -66,9 +66,9 @@ def checkpoint_config(checkpoint, overrides=()):
     ``overrides`` (``--set``) apply to the chosen config. Returns ``(config, source, note)``: ``note``
     says why a nearby ``config.yaml`` was not used (None otherwise).
     """
-    from ..config import ConfigError, apply_override, config_from_dict, load_config
+    from ..config import ConfigError, apply_override, config_diff, config_from_dict, load_config
     from .checkpoint import read_metadata
-    from .train import RESUMABLE_CHANGES, _config_diff
+    from .train import RESUMABLE_CHANGES
     path = Path(checkpoint)
     meta = read_metadata(path)
     stored = meta.get("config")
@@ -85,8 +85,7 @@ def checkpoint_config(checkpoint, overrides=()):
             note = f"not using {run_cfg}: the checkpoint stores no config to match it against"
         else:
             try:
-                diff = [k for k in _config_diff(load_config(run_cfg).to_dict(), trained)
-                        if not any(k == c or k.startswith(c + ".") for c in RESUMABLE_CHANGES)]
+                diff = config_diff(load_config(run_cfg).to_dict(), trained, ignore=RESUMABLE_CHANGES)
                 why = f"it is not the config this checkpoint was trained with (differs in {', '.join(diff[:5])})"
             except (ConfigError, OSError) as e:
                 diff, why = None, f"it cannot be read ({e})"

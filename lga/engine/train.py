@@ -296,18 +296,6 @@ class RunResult:
     backbone: str = "finetune"            # the mode the run trained in: "finetune" or "frozen"
 
 
-def _config_diff(a: dict, b: dict, prefix: str = "") -> list[str]:
-    out = []
-    for k in sorted(set(a) | set(b)):
-        key = f"{prefix}{k}"
-        va, vb = a.get(k), b.get(k)
-        if isinstance(va, dict) and isinstance(vb, dict) and not key.endswith("_args"):
-            out += _config_diff(va, vb, key + ".")
-        elif va != vb:
-            out.append(key)
-    return out
-
-
 def make_optimizer(params, t) -> torch.optim.Optimizer:
     if t.optimizer == "adam":
         opt = torch.optim.Adam(params, lr=t.lr, weight_decay=t.weight_decay)
@@ -338,7 +326,7 @@ def train(cfg, out_dir, resume: bool = False, progress: bool = True, stop_after:
     ``checkpoints/{last,best}.safetensors`` (a frozen-backbone run checkpoints the head alone, with
     the key of the encoder its features came from).
     """
-    from ..config import validate
+    from ..config import config_diff, validate
     from ..data.dataset import VideoDataset
     from .build import check_components
 
@@ -365,8 +353,7 @@ def train(cfg, out_dir, resume: bool = False, progress: bool = True, stop_after:
         if not isinstance(stored, dict):
             raise ValueError(f"{last_path}: --resume: the checkpoint stores no run config to check this one "
                              "against (not written by lga train?)")
-        diff = [k for k in _config_diff(stored, resolved)
-                if not any(k == c or k.startswith(c + ".") for c in RESUMABLE_CHANGES)]
+        diff = config_diff(stored, resolved, ignore=RESUMABLE_CHANGES)
         if diff:
             raise ValueError(f"--resume: the config differs from the run's in {', '.join(diff)}")
     elif last_path.is_file():
