@@ -4,7 +4,9 @@ Each test video is encoded once (deterministic test frames, :mod:`lga.engine.fea
 episode then only indexes the cached features, so 10,000 episodes cost little more than one pass
 over the test videos. Accuracy is reported as the mean over episodes with a 95% confidence interval
 (1.96 standard errors); :func:`compare` gives the paired interval of a difference between two
-methods scored on the same episodes.
+methods scored on the same episodes. :func:`evaluate_split` scores a head on one split's cached
+features (its class texts and phase bounds included) and is what the book, the protocol and training
+call; :func:`evaluate_episodes` is the same with every input spelled out.
 """
 
 from __future__ import annotations
@@ -182,6 +184,53 @@ def evaluate_episodes(head, features: torch.Tensor, labels, sampler: EpisodeSamp
         correct = (logits.argmax(-1).cpu() == torch.from_numpy(ep.query_labels)).double().mean(-1)
         accs.append(correct.numpy())
     return EvalResult(np.concatenate(accs), episodes_fingerprint(sampler, labels.numpy(), n))
+
+
+def evaluate_split(head, split, sampler: EpisodeSampler | None = None, num_episodes: int | None = None, *,
+                   n_way: int = 5, k_shot: int = 1, queries: int = 1, seed: int = 0,
+                   batch_episodes: int = 500, progress: bool = False, device=None) -> EvalResult:
+    """Score ``head`` on episodes of one split's cached features: the evaluation call of the book,
+    the protocol and training.
+
+    ``split`` is a :class:`~lga.engine.features.SplitFeatures` (or anything with ``features [V, T, D]``,
+    ``labels [V]`` and, optionally, ``bank`` (a text bank, or None) and ``phase_bounds [V, L+1]``);
+    its class texts and phase bounds go to the head, so this is exactly::
+
+        evaluate_episodes(head, split.features.to(dev), split.labels, sampler, num_episodes,
+                          batch_episodes, progress=progress, text_bank=split.bank, device=device,
+                          phase_bounds=split.phase_bounds)
+
+    with ``dev`` the scoring device (``device``, else the head's, else the features'), run with the head
+    in eval mode (its train/eval mode is restored afterwards) and without gradients.
+
+    Args:
+        sampler: the episodes; default: ``EpisodeSampler(split.labels, n_way, k_shot, queries, seed=seed,
+            num_episodes=num_episodes)`` (then ``num_episodes`` is required).
+        num_episodes: how many of the sampler's episodes (default: all of them).
+        batch_episodes: episodes scored at once (the numbers do not depend on it beyond the last bits
+            of floating-point reductions).
+        progress: show a progress bar.
+
+    Returns:
+        :class:`EvalResult`, one accuracy per episode.
+    """
+    from .device import model_device
+    if sampler is None:
+        if num_episodes is None:
+            raise ValueError("evaluate_split: give a sampler, or num_episodes to draw the episodes from "
+                             "n_way, k_shot, queries and seed")
+        sampler = EpisodeSampler(np.asarray(split.labels), n_way, k_shot, queries, seed=seed,
+                                 num_episodes=num_episodes)
+    features = split.features
+    dev = torch.device(device) if device is not None else model_device(head, default=features.device)
+    was_training = head.training
+    head.eval()
+    try:
+        return evaluate_episodes(head, features.to(dev), split.labels, sampler, num_episodes, batch_episodes,
+                                 progress=progress, text_bank=getattr(split, "bank", None), device=device,
+                                 phase_bounds=getattr(split, "phase_bounds", None))
+    finally:
+        head.train(was_training)
 
 
 # ============================================================================ whole-split evaluation

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .evaluate import Comparison, EvalResult, compare, evaluate_episodes
+from .evaluate import Comparison, EvalResult, compare, evaluate_split
 
 __all__ = ["Row", "baseline_rows", "ablation_rows", "oracle_rows", "headline_rows", "row_config", "run_protocol",
            "ProtocolResult", "load_head"]
@@ -196,14 +196,6 @@ class ProtocolResult:
         return pd.DataFrame(self.summary() if summary else self.table())
 
 
-def _evaluate(head, split, sampler, n, batch, device) -> EvalResult:
-    head.eval()
-    with torch.no_grad():
-        return evaluate_episodes(head, split.features.to(device), split.labels, sampler, n, batch,
-                                 progress=False, text_bank=split.bank, device=device,
-                                 phase_bounds=split.phase_bounds)
-
-
 #: the features of the protocol being run, inherited by forked worker processes (never pickled)
 _SHARED: dict = {}
 
@@ -228,13 +220,15 @@ def _job(job: tuple) -> dict:
            "checkpoint": None}
     if trains:
         if untrained:
-            out["untrained"] = _evaluate(model.head, test, sampler, n, rcfg.eval.batch_episodes, device)
+            out["untrained"] = evaluate_split(model.head, test, sampler, n,
+                                              batch_episodes=rcfg.eval.batch_episodes, device=device)
         if run_dir.exists():
             shutil.rmtree(run_dir)
         run = train(rcfg, run_dir, features=features, progress=False)
         load_model_weights(run.best_checkpoint, EpisodicModel(None, model.head))
         out["val"], out["checkpoint"] = run.best_val, run.best_checkpoint
-    out["result"] = _evaluate(model.head, test, sampler, n, rcfg.eval.batch_episodes, device)
+    out["result"] = evaluate_split(model.head, test, sampler, n,
+                                   batch_episodes=rcfg.eval.batch_episodes, device=device)
     out["temperatures"] = model.head.temperatures() if hasattr(model.head, "temperatures") else None
     out["seconds"] = time.perf_counter() - t0
     return out
