@@ -18,4 +18,65 @@
                                 the run's device and processes.
 - :mod:`lga.engine.build`       the component registry: config -> encoder, head, text bank.
 - :mod:`lga.engine.cli`         ``python -m lga train`` / ``python -m lga eval``.
+
+Shortcuts (each imported on first use from the module that defines it; submodules as usual):
+:obj:`build_model <lga.engine.model.build_model>`,
+:obj:`EpisodicModel <lga.engine.model.EpisodicModel>`,
+:obj:`register_head <lga.engine.build.register_head>`,
+:obj:`register_encoder <lga.engine.build.register_encoder>`,
+:obj:`allow_component <lga.engine.build.allow_component>`,
+:obj:`episode_loss <lga.engine.train.episode_loss>`,
+:obj:`RunResult <lga.engine.train.RunResult>`,
+:obj:`evaluate_split <lga.engine.evaluate.evaluate_split>`,
+:obj:`evaluate_episodes <lga.engine.evaluate.evaluate_episodes>`,
+:obj:`evaluate_checkpoint <lga.engine.evaluate.evaluate_checkpoint>`,
+:obj:`compare <lga.engine.evaluate.compare>`,
+:obj:`EvalResult <lga.engine.evaluate.EvalResult>`,
+:obj:`Comparison <lga.engine.evaluate.Comparison>`,
+:obj:`FrozenFeatures <lga.engine.features.FrozenFeatures>`,
+:obj:`SplitFeatures <lga.engine.features.SplitFeatures>`,
+:obj:`encode_split <lga.engine.features.encode_split>`,
+:obj:`run_protocol <lga.engine.protocol.run_protocol>`,
+:obj:`ProtocolResult <lga.engine.protocol.ProtocolResult>`,
+:obj:`Row <lga.engine.protocol.Row>`,
+:obj:`headline_rows <lga.engine.protocol.headline_rows>`,
+:obj:`baseline_rows <lga.engine.protocol.baseline_rows>`,
+:obj:`ablation_rows <lga.engine.protocol.ablation_rows>`,
+:obj:`load_head <lga.engine.protocol.load_head>`,
+:obj:`save_checkpoint <lga.engine.checkpoint.save_checkpoint>`,
+:obj:`load_model_weights <lga.engine.checkpoint.load_model_weights>`.
+``lga.engine.train`` stays the module :mod:`lga.engine.train`; its function is
+``lga.engine.train.train``, or ``lga.train``.
 """
+
+from .._lazy import attach
+
+__getattr__, __dir__, __all__ = attach(__name__, {
+    "build_model": "lga.engine.model",
+    "EpisodicModel": "lga.engine.model",
+    "register_head": "lga.engine.build",
+    "register_encoder": "lga.engine.build",
+    "allow_component": "lga.engine.build",
+    "episode_loss": "lga.engine.train",
+    "RunResult": "lga.engine.train",
+    "evaluate_split": "lga.engine.evaluate",
+    "evaluate_episodes": "lga.engine.evaluate",
+    "evaluate_checkpoint": "lga.engine.evaluate",
+    "compare": "lga.engine.evaluate",
+    "EvalResult": "lga.engine.evaluate",
+    "Comparison": "lga.engine.evaluate",
+    "FrozenFeatures": "lga.engine.features",
+    "SplitFeatures": "lga.engine.features",
+    "encode_split": "lga.engine.features",
+    "run_protocol": "lga.engine.protocol",
+    "ProtocolResult": "lga.engine.protocol",
+    "Row": "lga.engine.protocol",
+    "headline_rows": "lga.engine.protocol",
+    "baseline_rows": "lga.engine.protocol",
+    "ablation_rows": "lga.engine.protocol",
+    "load_head": "lga.engine.protocol",
+    "save_checkpoint": "lga.engine.checkpoint",
+    "load_model_weights": "lga.engine.checkpoint",
+})
+
+del attach
