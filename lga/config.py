@@ -504,11 +504,15 @@ def load_config(path: str | os.PathLike | None = None, overrides=()) -> Config:
     ``path``: a YAML file, or the name of a shipped config (:func:`find_config`).
     """
     import yaml
+
+    from .yaml_io import DuplicateKeyError, load_yaml
     data = {}
     if path is not None:
         path = find_config(path)
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = load_yaml(path)
+        except DuplicateKeyError as e:
+            raise ConfigError(str(e)) from None
         except yaml.YAMLError as e:
             raise ConfigError(f"{path}: not valid YAML ({e})") from None
         except RecursionError:
@@ -535,12 +539,16 @@ def apply_override(data: dict, item: str) -> dict:
     import copy
 
     import yaml
+
+    from .yaml_io import DuplicateKeyError, load_yaml
     if "=" not in item:
         raise ConfigError(f"--set expects key=value, got {item!r}")
     key, raw = item.split("=", 1)
     key = key.strip()
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = load_yaml(raw, name=f"--set {item}") if raw.strip() else ""
+    except DuplicateKeyError as e:
+        raise ConfigError(str(e)) from None
     except yaml.YAMLError:
         value = raw
     parts = key.split(".")

@@ -3,10 +3,10 @@
 from pathlib import Path
 
 import pytest
-import yaml
 
 from lga.config import (Config, ConfigError, apply_override, config_from_dict, default_config,
                         load_config, select_profile)
+from lga.yaml_io import load_yaml
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 CONFIG_FILES = sorted(CONFIG_DIR.rglob("*.yaml"))
@@ -76,7 +76,7 @@ def test_yaml_round_trip(profile, tmp_path):
     cfg.train.grad_clip = None
     text = cfg.to_yaml(tmp_path / "c.yaml")
     assert load_config(tmp_path / "c.yaml") == cfg
-    assert config_from_dict(yaml.safe_load(text)) == cfg
+    assert config_from_dict(load_yaml(text)) == cfg
 
 
 def test_profile_defaults():
@@ -300,3 +300,48 @@ def test_config_diff_names_dotted_keys_treats_args_as_one_value_and_ignores_belo
     assert config_diff(a, b, ignore=("train.lr", "data.n")) == ["data.n_way", "train.epochs"]   # prefixes are keys
     b["model"]["encoder_args"] = {**a["model"]["encoder_args"], "extra": 1}
     assert "model.encoder_args" in config_diff(a, b)
+
+
+# ------------------------------------------------------------------ a key given twice (issue 23)
+@pytest.mark.parametrize("text, key, lines", [
+    ("profile: cpu\ntrain:\n  lr: 1.0e-3\n  epochs: 2\n  lr: 5.0e-4\n", "lr", (3, 5)),
+    # a second train: block would replace the first one whole
+    ("profile: cpu\ntrain:\n  lr: 1.0e-3\neval:\n  episodes: 10\ntrain:\n  epochs: 2\n", "train", (2, 6)),
+    ("profile: cpu\nmodel:\n  head_args: {alpha: 0.3, alpha: 0.7}\n", "alpha", (3, 3)),
+])
+def test_a_key_given_twice_in_a_config_file_is_an_error_naming_file_key_and_lines(tmp_path, text, key, lines):
+    p = tmp_path / "twice.yaml"
+    p.write_text(text)
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    msg = str(e.value)
+    assert str(p) in msg and f"key {key!r} is given twice" in msg, msg
+    assert f"line {lines[0]}" in msg and f"line {lines[1]}" in msg, msg
+
+
+def test_a_key_given_twice_in_a_set_value_is_an_error():
+    with pytest.raises(ConfigError, match=r"--set model.head_args=\{a: 1, a: 2\}: key 'a' is given twice"):
+        load_config(None, ["model.head_args={a: 1, a: 2}"])
+
+
+def test_the_project_reads_yaml_only_through_the_loader_that_refuses_duplicate_keys():
+    """PyYAML's own loaders keep the last of two equal keys silently: every YAML the project reads
+    (configs, _config.yml, _toc.yml, environment.yml, run configs) goes through lga.yaml_io."""
+    import re
+    root = CONFIG_DIR.parent
+    pattern = re.compile(r"\byaml\.(safe_load|load|full_load|unsafe_load|load_all|safe_load_all)\b")
+    offenders = []
+    for folder in ("lga", "benchmarks", "book", "data_scripts", "tests"):
+        for path in sorted((root / folder).rglob("*")):
+            if path.suffix not in (".py", ".ipynb") or path.name == "yaml_io.py" or ".ipynb_checkpoints" in path.parts:
+                continue
+            text = path.read_text(encoding="utf-8")
+            if path.name == Path(__file__).name:                  # this test's own pattern
+                text = text.replace(pattern.pattern, "")
+            offenders += [f"{path.relative_to(root)}: {m.group(0)}" for m in pattern.finditer(text)]
+    assert not offenders, offenders
+
+
+def test_yaml_merge_keys_still_override_without_counting_as_duplicates():
+    from lga.yaml_io import load_yaml
+    assert load_yaml("d: &d {x: 1, y: 2}\ne:\n  <<: *d\n  x: 3\n") == {"d": {"x": 1, "y": 2}, "e": {"x": 3, "y": 2}}
