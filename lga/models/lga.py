@@ -99,7 +99,8 @@ from . import matching
 from .baselines import SHOT_RULES, FewShotHead, class_means, logit_scale, merge_shots, per_class_mean_distance, scaled
 from .fusion import PhaseFusion, shared_query_text
 
-__all__ = ["LGAConfig", "LGA", "ABLATION_ROWS", "ABLATION_CHAIN", "ABLATION_STEPS", "ablation_config"]
+__all__ = ["LGAConfig", "LGA", "ABLATION_ROWS", "ABLATION_CHAIN", "ABLATION_STEPS", "ABLATION_CONFIG_NAMES",
+           "ABLATION_FIELDS", "ablation_config", "ablation_head_args"]
 
 
 @dataclass
@@ -235,6 +236,33 @@ ABLATION_STEPS: list[tuple[str, str, str]] = [
     ("full LGA", "both anatomies", "video_text"),
     ("full LGA", "both anatomies, video-text only", "video_video"),
 ]
+
+
+#: each row's short name in config names: ``ablations/hmdb51_5way_1shot_text_anatomy`` or
+#: ``hmdb51_5way_1shot/ablation=text_anatomy`` (:func:`lga.config.load_config`) is the config
+#: ``hmdb51_5way_1shot`` with the row's :data:`ABLATION_FIELDS`. The rows themselves live only in
+#: :data:`ABLATION_CHAIN`.
+ABLATION_CONFIG_NAMES: dict[str, str] = {
+    "video-video": "video_video", "uniform thirds": "uniform_thirds",
+    "uniform thirds + overlap": "uniform_thirds_overlap", "+ visual anatomy": "visual_anatomy",
+    "+ textual anatomy": "text_anatomy", "+ textual anatomy + overlap": "text_anatomy_overlap",
+    "both anatomies": "both_anatomies", "both anatomies, video-text only": "both_anatomies_vt_only",
+    "full LGA": "full",
+}
+if list(ABLATION_CONFIG_NAMES) != list(ABLATION_CHAIN):        # a row added to one and not the other
+    raise RuntimeError("ABLATION_CONFIG_NAMES must name every row of ABLATION_CHAIN, in its order")
+
+#: the switches an ablation row sets in a config's ``model.head_args``: what each entry of
+#: :meth:`LGAConfig.effective` reads, and the branch the cross-entropy trains
+ABLATION_FIELDS = ("use_visual_anatomy", "plain_phases", "segmenter", "overlap", "use_text_anatomy",
+                   "use_video_video", "use_video_text", "train_with")
+
+
+def ablation_head_args(name: str) -> dict:
+    """The :data:`ABLATION_FIELDS` of row ``name`` of :data:`ABLATION_CHAIN`, as ``model.head_args``
+    entries (the other fields keep the config's own values)."""
+    row = ablation_config(name)
+    return {f: getattr(row, f) for f in ABLATION_FIELDS}
 
 
 def ablation_config(name: str, **overrides) -> LGAConfig:
