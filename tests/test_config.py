@@ -487,3 +487,35 @@ def test_the_config_command_shows_and_lists(capsys):
     assert capsys.readouterr().out.split() == CONFIG_NAMES
     assert main(["config", "show", "no_such_config"]) == 2
     assert "no shipped config named 'no_such_config'" in capsys.readouterr().err
+
+
+def test_a_head_with_an_args_schema_is_checked_through_it_like_lga(monkeypatch):
+    """No head is a special case of lga.engine.build: any head naming a dataclass as ``args_schema``
+    (as LGA names LGAConfig) has its ``head_args`` checked against that dataclass's fields and checks."""
+    import dataclasses
+
+    from lga.config import ModelConfig
+    from lga.engine import build
+    from lga.models.lga import LGA, LGAConfig
+
+    @dataclasses.dataclass
+    class WidthArgs:
+        width: int = 1
+
+        def __post_init__(self):
+            if self.width < 1:
+                raise ValueError(f"WidthArgs.width must be >= 1, got {self.width}")
+
+    class WidthHead:
+        args_schema = WidthArgs
+
+        def __init__(self, dim, **overrides):
+            self.args = WidthArgs(**overrides)
+
+    monkeypatch.setitem(build.HEADS, "width_head", WidthHead)
+    build.check_components(ModelConfig(encoder="conv4", head="width_head", head_args={"width": 2}))
+    with pytest.raises(ConfigError, match=r"unknown key model.head_args.wdth; WidthArgs fields: width"):
+        build.check_components(ModelConfig(encoder="conv4", head="width_head", head_args={"wdth": 2}))
+    with pytest.raises(ConfigError, match=r"model.head_args: WidthArgs.width must be >= 1, got 0"):
+        build.check_components(ModelConfig(encoder="conv4", head="width_head", head_args={"width": 0}))
+    assert LGA.args_schema is LGAConfig
