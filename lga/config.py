@@ -552,7 +552,7 @@ def find_config(name: str | os.PathLike) -> Path:
         candidate = d / f"{stem}.yaml"
         if candidate.is_file():
             return candidate
-    if stem in ablation_configs() or ABLATION_SEPARATOR in stem:
+    if ABLATION_SEPARATOR in stem or (stem.startswith("ablations/") and stem in ablation_configs()):
         raise FileNotFoundError(f"{stem!r} is a row of the ablation table, not a file: load it with "
                                 f"lga.config.load_config({stem!r})")
     raise FileNotFoundError(f"no config file {name} (and no shipped config named {stem!r}; "
@@ -663,8 +663,8 @@ def resolve_config(path: str | os.PathLike | None = None, overrides=()) -> tuple
     if path is not None:
         stem = _stem(path)
         name, row = stem, None
-        if not Path(path).is_file():
-            table = ablation_configs()
+        if not Path(path).is_file() and (stem.startswith("ablations/") or ABLATION_SEPARATOR in stem):
+            table = ablation_configs()                     # imports lga.models.lga (torch): only when asked
             if stem in table:
                 name, row = table[stem]
             elif ABLATION_SEPARATOR in stem:
@@ -679,7 +679,8 @@ def resolve_config(path: str | os.PathLike | None = None, overrides=()) -> tuple
         data, origin = _file_layers(file)
         if row is not None:
             from .models.lga import ABLATION_CONFIG_NAMES, ablation_head_args
-            head = data.get("model", {}).get("head", default_config(data.get("profile", "cpu")).model.head)
+            model = data.get("model") if isinstance(data.get("model"), dict) else {}
+            head = model.get("head") or default_config(data.get("profile", "cpu")).model.head
             if head != "lga":
                 raise ConfigError(f"{stem}: the ablation rows are switches of the LGA head; {name} uses "
                                   f"model.head {head!r}")

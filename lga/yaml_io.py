@@ -4,7 +4,7 @@ PyYAML keeps the last of two equal keys in a mapping without a word: a second ``
 silently, and a second ``train:`` block silently replaces the first block whole. :func:`load_yaml`
 reads like :func:`yaml.safe_load` (plain data only: nothing named in a file is imported or called)
 but raises :class:`DuplicateKeyError` naming the file, the key and both lines. YAML merge keys
-(``<<: *defaults``) keep their meaning: a key written next to a merge overrides the merged one.
+(``<<: *defaults``) keep their meaning: a key written next to a merge overrides the merged one::
 
     from lga.yaml_io import load_yaml
     data = load_yaml(Path("configs/hmdb51_5way_1shot.yaml"))     # a path: its text, named in errors
