@@ -39,17 +39,17 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 
 import nbformat
-import yaml
 from nbclient import NotebookClient
 
 from lga.book import CLAIMS_ENV, FAIL_PREFIX
+from lga.yaml_io import load_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
 def chapters_from_toc() -> list[Path]:
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    toc = load_yaml(ROOT / "_toc.yml")
     files = [toc["root"]] + [c["file"] for c in toc.get("chapters", [])]
     return [ROOT / f"{f}.ipynb" for f in files if (ROOT / f"{f}.ipynb").is_file()]
 

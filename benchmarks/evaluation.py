@@ -68,7 +68,7 @@ def main(argv=None) -> int:
                 "train.device=cpu"]
         if args.head == "lga":
             sets.append("model.text=clip")
-        cfg = load_config(None, sets)
+        cfg = load_config("atomic_actions_5way_1shot_protonet_cpu", sets)   # the conv4 ProtoNet recipe, changed by sets
         model = build_model(cfg).eval()
         ds = VideoDataset(root, "test", cfg.data.num_frames)
         bank = build_text_bank(cfg.model, ds.class_names, encoder=model.encoder, anatomy=str(root))

@@ -20,7 +20,8 @@ import sys
 from pathlib import Path
 
 import nbformat
-import yaml
+
+from lga.yaml_io import load_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SETUP_CELL = ROOT / "book" / "_setup_cell.py"
@@ -29,7 +30,7 @@ BADGE_RE = re.compile(r"\[!\[Open in Colab\]\(_static/colab-badge\.svg\)\]\([^)]
 
 
 def colab_url(notebook: Path) -> str:
-    repo = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]
+    repo = load_yaml(ROOT / "_config.yml")["repository"]
     owner_name = repo["url"].removeprefix("https://github.com/").rstrip("/")
     path = notebook.resolve().relative_to(ROOT).as_posix()
     return f"https://colab.research.google.com/github/{owner_name}/blob/{repo['branch']}/{path}"

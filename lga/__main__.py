@@ -6,6 +6,7 @@ Commands:
   anatomy              generate / check text anatomy with an LLM or a cache (see lga.anatomy.cli)
   train                episodic meta-training from a config (see lga.engine.cli; torchrun for DDP)
   eval                 evaluate a checkpoint: many episodes, mean and 95% CI (see lga.engine.cli)
+  config               show a config resolved, with where each value came from; list the shipped ones
 """
 
 from __future__ import annotations
@@ -38,8 +39,13 @@ def _eval(argv):
     return eval_main(argv)
 
 
+def _config(argv):
+    from .engine.cli import config_main
+    return config_main(argv)
+
+
 COMMANDS = {"make-atomic-actions": _make_atomic_actions, "prepare": _prepare, "anatomy": _anatomy,
-            "train": _train, "eval": _eval}
+            "train": _train, "eval": _eval, "config": _config}
 
 
 def main(argv=None) -> int:

@@ -8,6 +8,15 @@ Every chapter and command runs under one of two profiles through one code path:
 
 ``select_profile("auto")`` picks ``paper`` when a CUDA GPU is present and ``cpu`` otherwise; the
 environment variable ``LGA_PROFILE`` overrides ``auto``.
+
+**Configs are data.** A profile is defined once, by its base recipe ``configs/_base/<profile>.yaml``
+(:func:`default_config` reads it, :func:`select_profile` reports from it). A config file holds only
+what differs from what it builds on: the profile's recipe (its ``profile:``), plus the files named
+by its ``base:`` key, read first, in order. The rows of the ablation table are no files:
+``ablations/hmdb51_5way_1shot_text_anatomy`` (or ``hmdb51_5way_1shot/ablation=text_anatomy``) is
+``hmdb51_5way_1shot`` with that row's switches from :data:`lga.models.lga.ABLATION_CHAIN`.
+``python -m lga config show NAME`` prints a resolved config and where each value came from
+(:func:`resolve_config`).
 """
 
 from __future__ import annotations
@@ -22,13 +31,13 @@ PROFILES = ("paper", "cpu")
 
 @dataclass(frozen=True)
 class Profile:
-    """What a profile means in practice."""
+    """What a profile means in practice (read from the profile's recipe, :func:`default_config`)."""
 
     name: str
     device: str
-    backbone: str          # open_clip model name or tiny config
-    pretrained: str | None
-    dataset: str           # the default benchmark of the chapters
+    backbone: str          # model.encoder_args.model of the recipe: an open_clip name or a checkpoint folder
+    pretrained: str | None  # model.encoder_args.pretrained of the recipe
+    dataset: str           # data.dataset of the recipe: the default benchmark of the chapters
     why: str               # one line for the reader: why this profile was chosen
 
 
@@ -47,10 +56,11 @@ def select_profile(name: str = "auto") -> Profile:
             name, why = "cpu", "no CUDA GPU found"
     if name not in PROFILES:
         raise ValueError(f"profile must be 'auto' or one of {PROFILES}, got {name!r}")
-    if name == "paper":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-        return Profile("paper", device, "ViT-B-16", "openai", "hmdb51", why)
-    return Profile("cpu", "cpu", "lga-tiny-rn-64", None, "atomic_actions", why)
+    recipe = default_config(name)
+    device = "cuda" if name == "paper" and torch.cuda.is_available() else "cpu"
+    args = recipe.model.encoder_args
+    return Profile(name, device, str(args.get("model", recipe.model.encoder)), args.get("pretrained"),
+                   recipe.data.dataset, why)
 
 
 def data_dir() -> Path:
@@ -205,32 +215,17 @@ class Config:
 
 
 def default_config(profile: str = "cpu") -> Config:
-    """The defaults of a profile.
+    """The recipe of a profile: the field defaults of the dataclasses (:class:`TrainConfig`'s are the
+    paper recipe) under the profile's base file ``configs/_base/<profile>.yaml``.
 
-    ``paper``: CLIP ViT-B/16 frames (8), the LGA recipe of PAPER.md (Adam, LR 1e-5, 10 epochs with a
-    warm-up epoch, LR x0.1 at epochs 6 and 9, 4 tasks per step), 10,000 test episodes.
-    ``cpu``: AtomicActions, the small conv encoder, a recipe that trains in minutes on 2 cores.
+    ``paper``: HMDB51, CLIP ViT-B/16 with OpenAI weights fine-tuned, the LGA head, the recipe of
+    PAPER.md, 10,000 test episodes. ``cpu``: AtomicActions, the tiny CLIP trained in chapter 3 kept
+    frozen, the LGA head trained on cached features in minutes on 2 cores.
     """
     if profile not in PROFILES:
         raise ConfigError(f"profile: must be one of {PROFILES}, got {profile!r}")
-    if profile == "paper":
-        return Config(
-            profile="paper",
-            data=DataConfig(dataset="hmdb51", num_frames=8, workers=8),
-            model=ModelConfig(encoder="clip", encoder_args={"model": "ViT-B-16", "pretrained": "openai",
-                                                           "train_last_blocks": 12},
-                              head="protonet"),
-            train=TrainConfig(),
-            eval=EvalConfig())
-    return Config(
-        profile="cpu",
-        data=DataConfig(dataset="atomic_actions", root="atomic_actions-seed0", num_frames=8,
-                        train_queries=2),
-        model=ModelConfig(encoder="conv4", encoder_args={"dim": 64, "width": 16}, head="protonet"),
-        train=TrainConfig(epochs=4, steps_per_epoch=100, tasks_per_step=1, lr=2e-3, weight_decay=0.0,
-                          milestones=[3], warmup_epochs=0.25, warmup_factor=0.1, grad_clip=10.0,
-                          eval_interval=100, val_episodes=300, log_interval=10),
-        eval=EvalConfig(episodes=10_000, batch_episodes=1000))
+    data, _ = _profile_recipe(profile)
+    return _build(Config, data, "")
 
 
 # --------------------------------------------------------------------------- conversion
@@ -333,13 +328,6 @@ def _build(cls, data, prefix: str):
     return cls(**kwargs)
 
 
-def _deep_merge(base: dict, over: dict) -> dict:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
 #: most values (counted as often as they are reached) and deepest nesting a config may have: a few
 #: lines of YAML aliases (``b: &b [*a, *a]`` ...) or a self-referencing list are otherwise endless work
 MAX_CONFIG_VALUES, MAX_CONFIG_DEPTH = 100_000, 32
@@ -364,25 +352,81 @@ def _check_size(data) -> None:
 def config_from_dict(data: dict) -> Config:
     """Build a validated :class:`Config` from a (possibly partial) mapping.
 
-    Missing keys take the defaults of the mapping's ``profile`` (``cpu`` if absent). Mappings under
-    ``*_args`` keys are merged with the profile's only when the component is unchanged. A mapping
-    larger or deeper than any config (:func:`_check_size`) is refused before it is read.
+    Missing keys take the recipe of the mapping's ``profile`` (``cpu`` if absent,
+    :func:`default_config`). Mappings under ``*_args`` keys are merged with the recipe's only when the
+    component is unchanged. A mapping larger or deeper than any config (:func:`_check_size`) is
+    refused before it is read.
     """
+    cfg, _ = _from_layers(data, {})
+    return cfg
+
+
+def _from_layers(data: dict, sources: dict) -> tuple[Config, dict]:
+    """``data`` (a mapping, its values' origins in ``sources``) over its profile's recipe, built and
+    validated; returns the config and every key's origin."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"a config must be a mapping, got {type(data).__name__}")
     _check_size(data)
-    profile = data.get("profile", "cpu")
-    base = default_config(_coerce("profile", profile, str, PROFILES)).to_dict()
-    model = data.get("model") or {}
-    if isinstance(model, dict):  # a different component does not inherit the default's arguments
-        for comp, args in (("encoder", "encoder_args"), ("head", "head_args"), ("text", "text_args")):
-            if comp in model and model[comp] != base["model"][comp]:
-                base["model"][args] = {}
-    cfg = _build(Config, _deep_merge(base, data), "")
+    profile = _coerce("profile", data.get("profile", "cpu"), str, PROFILES)
+    base, origin = _profile_recipe(profile)
+    _overlay(base, origin, data, sources)
+    cfg = _build(Config, base, "")
     validate(cfg)
-    return cfg
+    return cfg, origin
+
+
+def _leaves(value, prefix: str):
+    """The dotted keys of every leaf of ``value`` below ``prefix`` (a mapping: its leaves; else itself)."""
+    if isinstance(value, dict) and value:
+        for k, v in value.items():
+            yield from _leaves(v, f"{prefix}.{k}")
+    else:
+        yield prefix
+
+
+def _overlay(base: dict, origin: dict, over: dict, over_origin, prefix: str = "") -> None:
+    """Merge ``over`` into ``base`` in place: mappings key by key, anything else replaced.
+
+    ``origin`` maps each dotted leaf key of ``base`` to where its value came from; ``over_origin`` is
+    a string (every value of ``over`` came from there) or such a mapping. In the ``model`` section a
+    component that changes (``encoder``, ``head``, ``text``) drops the arguments it had: a different
+    head does not inherit the old head's ``head_args``.
+    """
+    def where(key):
+        if isinstance(over_origin, str):
+            return over_origin
+        return over_origin.get(key) or next((v for k, v in over_origin.items() if key.startswith(k + ".")),
+                                            "?")
+
+    def forget(key):
+        for k in [k for k in origin if k == key or k.startswith(key + ".")]:
+            del origin[k]
+
+    if prefix == "model.":
+        for comp in ("encoder", "head", "text"):
+            if comp in over and over[comp] != base.get(comp) and isinstance(base.get(f"{comp}_args"), dict):
+                base[f"{comp}_args"] = {}
+                forget(f"model.{comp}_args")
+                origin[f"model.{comp}_args"] = where(f"model.{comp}")
+    for k, v in over.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
+            if not v and not base[k]:
+                continue
+            origin.pop(key, None)                                  # an empty mapping's own entry
+            _overlay(base[k], origin, v, over_origin, key + ".")
+            continue
+        forget(key)
+        base[k] = _copy(v)
+        for leaf in _leaves(v, key):
+            origin[leaf] = where(leaf)
+
+
+def _copy(value):
+    import copy
+    return copy.deepcopy(value)
 
 
 def _check_numbers(section, prefix: str = "") -> None:
@@ -455,30 +499,233 @@ def config_dirs() -> list[Path]:
     return [d for d in (here / "configs", here.parent / "configs") if d.is_dir()]
 
 
+#: the folder of the base recipes (profiles, benchmarks, components): files that configs build on
+BASE_DIR = "_base"
+#: the shipped configs that have one config per row of the ablation table, ``ablations/<name>``
+ABLATION_BASES = ("atomic_actions_5way_1shot_cpu", "atomic_actions_5way_5shot_cpu",
+                  "hmdb51_5way_1shot", "hmdb51_5way_5shot")
+#: ``NAME/ablation=ROW``: the config NAME with the switches of ablation row ROW
+ABLATION_SEPARATOR = "/ablation="
+
+
+def _ablation_name(base: str, row: str) -> str:
+    """``hmdb51_5way_1shot`` + ``full`` -> ``hmdb51_5way_1shot_full``; a ``_cpu`` suffix stays last."""
+    stem = base.rsplit("/", 1)[-1]
+    return f"{stem[:-4]}_{row}_cpu" if stem.endswith("_cpu") else f"{stem}_{row}"
+
+
+def ablation_configs() -> dict[str, tuple[str, str]]:
+    """``{"ablations/hmdb51_5way_1shot_full": ("hmdb51_5way_1shot", "full LGA"), ...}``: every ablation
+    config name, the config it changes (:data:`ABLATION_BASES`) and its row of
+    :data:`lga.models.lga.ABLATION_CHAIN`."""
+    from .models.lga import ABLATION_CONFIG_NAMES
+    return {f"ablations/{_ablation_name(b, short)}": (b, row)
+            for b in ABLATION_BASES for row, short in ABLATION_CONFIG_NAMES.items()}
+
+
 def list_configs() -> list[str]:
-    """Names of the shipped configs (``"hmdb51_5way_1shot"``, ``"ablations/hmdb51_5way_1shot_full"``, ...)."""
-    names = set()
+    """Names of the shipped configs (``"hmdb51_5way_1shot"``, ``"ablations/hmdb51_5way_1shot_full"``, ...):
+    the files of ``configs/`` except the base recipes of ``configs/_base``, and the ablation rows."""
+    names = set(ablation_configs())
     for d in config_dirs():
-        names.update(p.relative_to(d).with_suffix("").as_posix() for p in d.rglob("*.yaml"))
+        names.update(p.relative_to(d).with_suffix("").as_posix() for p in d.rglob("*.yaml")
+                     if p.relative_to(d).parts[0] != BASE_DIR)
     return sorted(names)
+
+
+def _stem(name) -> str:
+    return Path(name).as_posix().removesuffix(".yaml").removeprefix("configs/")
 
 
 def find_config(name: str | os.PathLike) -> Path:
     """A config file: an existing path as is, else a shipped config by name (with or without ``.yaml``).
 
     ``find_config("hmdb51_5way_1shot")`` works in a checkout and after ``pip install`` (Colab), where
-    ``configs/`` is installed as ``lga/configs``.
+    ``configs/`` is installed as ``lga/configs``. The ablation configs are no files: load them with
+    :func:`load_config`.
     """
     path = Path(name)
     if path.is_file():
         return path
-    stem = path.as_posix().removesuffix(".yaml").removeprefix("configs/")
+    stem = _stem(name)
     for d in config_dirs():
         candidate = d / f"{stem}.yaml"
         if candidate.is_file():
             return candidate
+    if ABLATION_SEPARATOR in stem or (stem.startswith("ablations/") and stem in ablation_configs()):
+        raise FileNotFoundError(f"{stem!r} is a row of the ablation table, not a file: load it with "
+                                f"lga.config.load_config({stem!r})")
     raise FileNotFoundError(f"no config file {name} (and no shipped config named {stem!r}; "
                             f"see lga.config.list_configs())")
+
+
+def _shipped_label(path: Path) -> str:
+    """How sources name a file: ``configs/_base/paper.yaml`` for a shipped one, else its path."""
+    for d in config_dirs():
+        try:
+            return "configs/" + path.resolve().relative_to(d.resolve()).as_posix()
+        except ValueError:
+            continue
+    return str(path)
+
+
+#: how deep ``base:`` files may nest (a file naming itself through others is refused too)
+MAX_BASE_DEPTH = 8
+
+
+def _read_file(path: Path) -> dict:
+    import yaml
+
+    from .yaml_io import DuplicateKeyError, load_yaml
+    try:
+        data = load_yaml(path)
+    except DuplicateKeyError as e:
+        raise ConfigError(str(e)) from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({e})") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to be a config") from None
+    if data is None:
+        raise ConfigError(f"{path}: the file is empty; write 'profile: cpu' (or '{{}}') to take the cpu "
+                          "profile's defaults")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config must be a mapping of sections, got {type(data).__name__}")
+    try:
+        _check_size(data)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+    return data
+
+
+def _file_layers(path: Path, chain: tuple = ()) -> tuple[dict, dict]:
+    """A config file with its ``base:`` files merged under it: ``(data, origin of every leaf)``.
+
+    ``base:`` is a name or a list of names, each an existing path relative to the file's folder or
+    a shipped config name, read first and merged in order (:func:`_overlay`); the file's own keys
+    come last."""
+    path = Path(path)
+    if len(chain) >= MAX_BASE_DEPTH or path.resolve() in chain:
+        trail = " -> ".join(str(p) for p in (*chain, path.resolve()))
+        raise ConfigError(f"{path}: base files nest too deeply or in a circle ({trail})")
+    data = _read_file(path)
+    label = _shipped_label(path)
+    bases = data.pop("base", [])
+    if isinstance(bases, str):
+        bases = [bases]
+    if not isinstance(bases, list) or not all(isinstance(b, str) and b for b in bases):
+        raise ConfigError(f"{path}: base: expected a config name or a list of them, got {bases!r}")
+    out, origin = {}, {}
+    for b in bases:
+        near = path.parent / (b if b.endswith(".yaml") else f"{b}.yaml")
+        try:
+            base_path = near if near.is_file() else find_config(b)
+        except FileNotFoundError as e:
+            raise ConfigError(f"{path}: base: {e}") from None
+        _overlay(out, origin, *_file_layers(base_path, (*chain, path.resolve())))
+    _overlay(out, origin, data, label)
+    return out, origin
+
+
+def _field_defaults() -> tuple[dict, dict]:
+    data = Config().to_dict()
+    data.pop("profile")
+    origin = {}
+    for section in ("name", "data", "model", "train", "eval"):
+        for leaf in _leaves(data[section], section):
+            origin[leaf] = "default" if section == "name" else f"default ({type(getattr(Config(), section)).__name__})"
+    return data, origin
+
+
+def _profile_recipe(profile: str) -> tuple[dict, dict]:
+    """The recipe of ``profile`` as a mapping, and the origin of each value: the dataclasses' field
+    defaults under ``configs/_base/<profile>.yaml``."""
+    data, origin = _field_defaults()
+    path = find_config(f"{BASE_DIR}/{profile}")
+    layer, layer_origin = _file_layers(path)
+    if layer.get("profile", profile) != profile:
+        raise ConfigError(f"{path}: the base recipe of profile {profile!r} says profile: {layer['profile']!r}")
+    layer.pop("profile", None)
+    layer_origin.pop("profile", None)
+    _overlay(data, origin, layer, layer_origin)
+    data["profile"], origin["profile"] = profile, _shipped_label(path)
+    return data, origin
+
+
+def resolve_config(path: str | os.PathLike | None = None, overrides=()) -> tuple[Config, dict[str, str]]:
+    """:func:`load_config`, and where each value came from.
+
+    Returns ``(config, sources)``: ``sources`` maps every dotted key (``train.lr``, and each key
+    inside the ``*_args`` mappings, ``model.head_args.alpha``) to ``"default (TrainConfig)"`` (a field
+    default), the file that set it (``configs/_base/paper.yaml``), the row of the ablation table, or
+    ``--set KEY=VALUE``.
+    """
+    data, origin, label = {}, {}, None
+    if path is not None:
+        stem = _stem(path)
+        name, row = stem, None
+        if not Path(path).is_file() and (stem.startswith("ablations/") or ABLATION_SEPARATOR in stem):
+            table = ablation_configs()                     # imports lga.models.lga (torch): only when asked
+            if stem in table:
+                name, row = table[stem]
+            elif ABLATION_SEPARATOR in stem:
+                name, short = stem.split(ABLATION_SEPARATOR, 1)
+                from .models.lga import ABLATION_CONFIG_NAMES
+                rows = {v: k for k, v in ABLATION_CONFIG_NAMES.items()}
+                if short not in rows:
+                    raise ConfigError(f"{stem}: unknown ablation row {short!r}; rows: {', '.join(rows)}")
+                row = rows[short]
+        file = find_config(path if row is None else name)
+        label = file if row is None else stem
+        data, origin = _file_layers(file)
+        if row is not None:
+            from .models.lga import ABLATION_CONFIG_NAMES, ablation_head_args
+            model = data.get("model") if isinstance(data.get("model"), dict) else {}
+            head = model.get("head") or default_config(data.get("profile", "cpu")).model.head
+            if head != "lga":
+                raise ConfigError(f"{stem}: the ablation rows are switches of the LGA head; {name} uses "
+                                  f"model.head {head!r}")
+            row_layer = {"name": _ablation_name(name, ABLATION_CONFIG_NAMES[row]),
+                         "model": {"head_args": ablation_head_args(row)}}
+            _overlay(data, origin, row_layer, f"ablation table, row {row!r} (lga.models.lga.ABLATION_CHAIN)")
+    for item in overrides:
+        data = apply_override(data, item)
+        key = item.split("=", 1)[0].strip()
+        for k in [k for k in origin if k == key or k.startswith(key + ".")]:
+            del origin[k]
+        for leaf in _leaves(_get(data, key), key):
+            origin[leaf] = f"--set {item}"
+    try:
+        return _from_layers(data, origin)
+    except ConfigError as e:
+        raise ConfigError(f"{label}: {e}" if label is not None else str(e)) from None
+
+
+def _get(data: dict, key: str):
+    for part in key.split("."):
+        data = data[part]
+    return data
+
+
+def show_config(path: str | os.PathLike | None = None, overrides=()) -> str:
+    """The resolved config as ``key: value  # where it came from`` lines (``python -m lga config show``)."""
+    import json
+    cfg, sources = resolve_config(path, overrides)
+    flat = {}
+
+    def walk(value, key):
+        if isinstance(value, dict) and value:
+            for k, v in value.items():
+                walk(v, f"{key}.{k}" if key else k)
+        else:
+            flat[key] = value
+    walk(cfg.to_dict(), "")
+    rows = [(k, json.dumps(v)) for k, v in flat.items()]
+    width = max(len(k) + len(v) + 2 for k, v in rows)
+    title = f"# {path if path is not None else 'the cpu profile'}"
+    lines = [title + (f" with {' '.join('--set ' + o for o in overrides)}" if overrides else "")
+             + ", resolved: every value and where it came from"]
+    lines += [f"{k}: {v}".ljust(width) + f"  # {sources.get(k, '?')}" for k, v in rows]
+    return "\n".join(lines)
 
 
 def config_diff(a: dict, b: dict, ignore=(), prefix: str = "") -> list[str]:
@@ -499,31 +746,14 @@ def config_diff(a: dict, b: dict, ignore=(), prefix: str = "") -> list[str]:
 
 
 def load_config(path: str | os.PathLike | None = None, overrides=()) -> Config:
-    """Read a YAML config (or the defaults when ``path`` is None) and apply ``--set`` overrides.
+    """Read a YAML config (or the cpu profile's recipe when ``path`` is None) and apply ``--set`` overrides.
 
-    ``path``: a YAML file, or the name of a shipped config (:func:`find_config`).
+    ``path``: a YAML file, the name of a shipped config (:func:`find_config`), or an ablation row of
+    one (``ablations/hmdb51_5way_1shot_full``, ``hmdb51_5way_1shot/ablation=full``). A file's
+    ``base:`` files are read first (see the module docstring); :func:`resolve_config` also says where
+    each value came from.
     """
-    import yaml
-    data = {}
-    if path is not None:
-        path = find_config(path)
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: not valid YAML ({e})") from None
-        except RecursionError:
-            raise ConfigError(f"{path}: nested too deeply to be a config") from None
-        if data is None:
-            raise ConfigError(f"{path}: the file is empty; write 'profile: cpu' (or '{{}}') to take the cpu "
-                              "profile's defaults")
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: a config must be a mapping of sections, got {type(data).__name__}")
-    for item in overrides:
-        data = apply_override(data, item)
-    try:
-        return config_from_dict(data)
-    except ConfigError as e:
-        raise ConfigError(f"{path}: {e}" if path is not None else str(e)) from None
+    return resolve_config(path, overrides)[0]
 
 
 def apply_override(data: dict, item: str) -> dict:
@@ -535,12 +765,16 @@ def apply_override(data: dict, item: str) -> dict:
     import copy
 
     import yaml
+
+    from .yaml_io import DuplicateKeyError, load_yaml
     if "=" not in item:
         raise ConfigError(f"--set expects key=value, got {item!r}")
     key, raw = item.split("=", 1)
     key = key.strip()
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = load_yaml(raw, name=f"--set {item}") if raw.strip() else ""
+    except DuplicateKeyError as e:
+        raise ConfigError(str(e)) from None
     except yaml.YAMLError:
         value = raw
     parts = key.split(".")

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import yaml
 
+from lga.yaml_io import load_yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
 ASSETS = [ROOT / "book" / "_static" / "widgets" / "embed.js",
@@ -47,7 +49,7 @@ def rendered_book() -> Path:
             raise RuntimeError(f"{', '.join(missing)} missing: run `make assets` (part of `make test`)")
         # the committed outputs as they are: executing a chapter here would hide a missing output
         # (tests/test_packaging.py checks they are all there) and could take many minutes
-        config = yaml.safe_load((ROOT / "_config.yml").read_text())
+        config = load_yaml(ROOT / "_config.yml")
         config.setdefault("execute", {})["execute_notebooks"] = "off"
         with tempfile.TemporaryDirectory() as tmp:
             cfg = Path(tmp) / "_config.yml"

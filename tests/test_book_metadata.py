@@ -18,8 +18,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
-import yaml
 from nbval.plugin import find_comment_markers, find_metadata_tags
+
+from lga.yaml_io import load_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb"))
@@ -78,7 +79,7 @@ def test_every_header_states_its_measured_run_time(path):
 
 def test_the_book_resolves_the_run_time_substitution():
     """Without MyST's `substitution` extension `{{ run_time }}` would be printed as it is, silently."""
-    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    config = load_yaml(ROOT / "_config.yml")
     assert "substitution" in config["parse"]["myst_enable_extensions"], \
         "_config.yml: add `substitution` to parse.myst_enable_extensions (the headers' {{ run_time }})"
 

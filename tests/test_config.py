@@ -3,45 +3,87 @@
 from pathlib import Path
 
 import pytest
-import yaml
 
-from lga.config import (Config, ConfigError, apply_override, config_from_dict, default_config,
+from lga.config import (Config, ConfigError, apply_override, config_from_dict, default_config, list_configs,
                         load_config, select_profile)
+from lga.yaml_io import load_yaml
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 CONFIG_FILES = sorted(CONFIG_DIR.rglob("*.yaml"))
+#: every shipped config name: the files of configs/ (not configs/_base) and the ablation rows
+CONFIG_NAMES = list_configs()
+#: the conv4 ProtoNet recipe of chapter 1 (the cpu profile's recipe is LGA on the tiny CLIP)
+CONV4 = "atomic_actions_5way_1shot_protonet_cpu"
+HASHES = Path(__file__).resolve().parent / "data" / "resolved_config_hashes.json"
 
 
 def test_configs_folder_covers_every_benchmark_shot_and_ablation_row():
-    names = {p.stem for p in CONFIG_FILES}
+    from lga.models.lga import ABLATION_CONFIG_NAMES
+    names = set(CONFIG_NAMES)
     for ds in ("hmdb51", "ucf101", "kinetics100", "ssv2_small", "ssv2_full"):
         for k in (1, 5):
             assert f"{ds}_5way_{k}shot" in names
     for k in (1, 5):
         assert f"atomic_actions_5way_{k}shot_cpu" in names
         assert f"atomic_actions_5way_{k}shot_label_only_cpu" in names and f"hmdb51_5way_{k}shot_label_only" in names
-        for row in ABLATION_FILES:
-            assert f"hmdb51_5way_{k}shot_{row}" in names and f"atomic_actions_5way_{k}shot_{row}_cpu" in names
+        for row in ABLATION_CONFIG_NAMES.values():
+            assert f"ablations/hmdb51_5way_{k}shot_{row}" in names
+            assert f"ablations/atomic_actions_5way_{k}shot_{row}_cpu" in names
+    assert len(names) == 54 and not any(n.startswith("_base") for n in names)
 
 
-#: ablation config stems -> rows of lga.models.lga.ABLATION_CHAIN (the paper's six and our three)
-ABLATION_FILES = {"video_video": "video-video", "uniform_thirds": "uniform thirds",
-                  "uniform_thirds_overlap": "uniform thirds + overlap", "visual_anatomy": "+ visual anatomy",
-                  "text_anatomy": "+ textual anatomy", "text_anatomy_overlap": "+ textual anatomy + overlap",
-                  "both_anatomies": "both anatomies", "both_anatomies_vt_only": "both anatomies, video-text only",
-                  "full": "full LGA"}
+def _canonical_hash(data: dict) -> str:
+    import hashlib
+    import json
+    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+                          .encode()).hexdigest()
 
 
-@pytest.mark.parametrize("path", CONFIG_FILES, ids=lambda p: str(p.relative_to(CONFIG_DIR)))
-def test_every_config_file_loads_and_its_components_check(path):
+def _project(data: dict, like: dict) -> dict:
+    """``data`` restricted to the keys of ``like``: a field added to the config classes later is no
+    change of a recipe (its default then shows in every config)."""
+    return {k: _project(data[k], v) if isinstance(v, dict) and isinstance(data.get(k), dict) and not k.endswith("_args")
+            else data.get(k, "<missing>") for k, v in like.items()}
+
+
+def test_no_recipe_changed_every_config_name_resolves_to_its_recorded_hash():
+    """tests/data/resolved_config_hashes.json was written by benchmarks/config_hashes.py from the 54
+    full YAML files before configs/ became base recipes plus differences: each name must still
+    resolve to exactly the same config (sha256 of its canonical JSON)."""
+    import json
+
+    from lga.config import config_diff
+    recorded = json.loads(HASHES.read_text())
+    assert sorted(recorded) == CONFIG_NAMES, "config names added or lost"
+    changed = []
+    for name, entry in recorded.items():
+        now = _project(load_config(name).to_dict(), entry["resolved"])
+        if _canonical_hash(now) != entry["sha256"]:
+            changed.append(f"{name}: {', '.join(config_diff(now, entry['resolved']))}")
+    assert not changed, "recipes changed (config: keys):\n" + "\n".join(changed)
+
+
+def test_the_hash_test_names_the_config_and_the_keys_that_differ(tmp_path, monkeypatch):
+    """The check above must fail, and say where, when a recipe changes."""
+    import json
+
+    from lga.config import config_diff
+    entry = json.loads(HASHES.read_text())["hmdb51_5way_1shot"]
+    now = _project(load_config("hmdb51_5way_1shot", ["train.lr=2e-5"]).to_dict(), entry["resolved"])
+    assert _canonical_hash(now) != entry["sha256"]
+    assert config_diff(now, entry["resolved"]) == ["train.lr"]
+
+
+@pytest.mark.parametrize("name", CONFIG_NAMES)
+def test_every_config_loads_and_its_components_check(name):
     from lga.engine.build import check_components
     from lga.models.lga import LGAConfig
-    cfg = load_config(path)
+    cfg = load_config(name)
     check_components(cfg.model)                     # classes exist, arguments are accepted
     if cfg.model.head == "lga":
         LGAConfig(**cfg.model.head_args)
-    assert cfg.name == path.stem
-    assert cfg.data.k_shot == int(path.stem.split("_5way_")[1][0])
+    assert cfg.name == name.rsplit("/", 1)[-1]
+    assert cfg.data.k_shot == int(name.split("_5way_")[1][0])
     if cfg.profile == "paper":                      # the recipe of PAPER.md
         t = cfg.train
         assert (cfg.data.num_frames, t.optimizer, t.lr, t.epochs, t.milestones, t.tasks_per_step,
@@ -50,40 +92,125 @@ def test_every_config_file_loads_and_its_components_check(path):
         assert cfg.eval.split == "test"
 
 
-def test_ablation_rows_match_the_models_table():
-    from lga.models.lga import ABLATION_CHAIN, LGAConfig
-    for stem, row in ABLATION_FILES.items():
+def test_ablation_rows_come_from_the_models_table_by_either_name():
+    from lga.models.lga import ABLATION_CHAIN, ABLATION_CONFIG_NAMES, LGAConfig
+    for row, short in ABLATION_CONFIG_NAMES.items():
         for k in (1, 5):
-            for name in (f"hmdb51_5way_{k}shot_{stem}", f"atomic_actions_5way_{k}shot_{stem}_cpu"):
-                cfg = load_config(CONFIG_DIR / "ablations" / f"{name}.yaml")
+            for base, name in ((f"hmdb51_5way_{k}shot", f"hmdb51_5way_{k}shot_{short}"),
+                               (f"atomic_actions_5way_{k}shot_cpu", f"atomic_actions_5way_{k}shot_{short}_cpu")):
+                cfg = load_config(f"ablations/{name}")
                 assert LGAConfig(**cfg.model.head_args) == ABLATION_CHAIN[row], name
+                assert load_config(f"{base}/ablation={short}") == cfg
+                assert load_config(f"configs/ablations/{name}.yaml") == cfg      # the old file path
+                main = load_config(base)
+                cfg.model.head_args, cfg.name = main.model.head_args, main.name
+                assert cfg == main, name                                      # only the row's switches differ
+    with pytest.raises(ConfigError, match="unknown ablation row 'nope'"):
+        load_config("hmdb51_5way_1shot/ablation=nope")
+    with pytest.raises(ConfigError, match="switches of the LGA head.*'label_only'"):
+        load_config("hmdb51_5way_1shot_label_only/ablation=full")
+    with pytest.raises(FileNotFoundError, match="not a file: load it with lga.config.load_config"):
+        from lga.config import find_config
+        find_config("ablations/hmdb51_5way_1shot_full")
 
 
-def test_cpu_lga_configs_train_a_head_on_a_frozen_backbone_and_paper_configs_crop_like_clip_fsar():
+def _set_leaves(data: dict, prefix: str = ""):
+    for k, v in data.items():
+        if isinstance(v, dict) and v and not k.endswith("_args"):
+            yield from _set_leaves(v, f"{prefix}{k}.")
+        else:
+            yield f"{prefix}{k}", v
+
+
+def test_shipped_configs_hold_only_what_differs(tmp_path):
+    """Configs are data: under a third of the 3,924 lines the 54 copies had, the paper learning rate
+    written nowhere in configs/ (it is TrainConfig's default), and no file sets a value that what it
+    builds on (its base files and its profile's recipe; for a base file, the field defaults) has."""
+    from lga.config import TrainConfig
+    lines = sum(len(p.read_text().splitlines()) for p in CONFIG_FILES)
+    assert lines < 3924 / 3, lines
     for path in CONFIG_FILES:
-        cfg = load_config(path)
-        if cfg.profile == "paper":
-            assert (cfg.data.augment, cfg.data.crop_scale) == ("crop", 0.875), path.name    # 224 of 256
-        elif cfg.model.encoder == "clip":
-            assert cfg.model.encoder_args["train_last_blocks"] == 0 and cfg.train.backbone == "auto", path.name
-            assert cfg.train.feature_cache == "features" and cfg.train.tasks_per_step == 4, path.name
+        assert (load_yaml(path).get("train") or {}).get("lr") != TrainConfig().lr, path
+    field_defaults = Config().to_dict()
+    for path in CONFIG_FILES:
+        own = load_yaml(path)
+        if path.parent.name == "_base":
+            below = field_defaults
+        else:                                     # the same file without its own values
+            bases = own.get("base", [])
+            bases = [bases] if isinstance(bases, str) else bases
+            paths = [str(path.parent / f"{b}.yaml") if (path.parent / f"{b}.yaml").is_file() else b for b in bases]
+            parent = tmp_path / f"{path.stem}.yaml"
+            parent.write_text(f"base: {paths}\n" if paths else f"profile: {own['profile']}\n")
+            below = load_config(parent).to_dict()
+        for key, value in _set_leaves({k: v for k, v in own.items() if k not in ("base", "name", "profile")}):
+            ref = below
+            for part in key.split("."):
+                ref = ref[part]
+            assert ref != value or key.endswith("_args"), f"{path.name}: {key} repeats {value!r}"
+
+
+def test_the_cpu_profile_is_defined_once():
+    """select_profile, default_config and the cpu configs tell the same profile: its base file."""
+    cpu = default_config("cpu")
+    name = "atomic_actions_5way_1shot_cpu"
+    assert load_config(name).to_dict() == {**cpu.to_dict(), "name": name}
+    p = select_profile("cpu")
+    assert (p.backbone, p.pretrained, p.dataset) == (cpu.model.encoder_args["model"], None, cpu.data.dataset)
+    paper = default_config("paper")
+    assert load_config("hmdb51_5way_1shot").to_dict() == {**paper.to_dict(), "name": "hmdb51_5way_1shot"}
+    p = select_profile("paper")
+    assert (p.backbone, p.pretrained, p.dataset) == ("ViT-B-16", "openai", "hmdb51")
+
+
+def test_config_show_says_where_every_value_came_from():
+    from lga.config import resolve_config, show_config
+    cfg, sources = resolve_config("ablations/hmdb51_5way_5shot_text_anatomy", ["train.epochs=12"])
+    assert sources["train.lr"] == "default (TrainConfig)"
+    assert sources["data.k_shot"] == "configs/hmdb51_5way_5shot.yaml"
+    assert sources["model.encoder_args.model"] == "configs/_base/paper.yaml"
+    assert sources["model.head_args.alpha"] == "configs/_base/lga.yaml"
+    assert sources["model.head_args.plain_phases"].startswith("ablation table, row '+ textual anatomy'")
+    assert sources["train.epochs"] == "--set train.epochs=12" and cfg.train.epochs == 12
+    text = show_config(CONV4)
+    assert 'model.encoder_args.dim: 64' in text and "# configs/atomic_actions_5way_1shot_protonet_cpu.yaml" in text
+    assert 'train.lr: 0.002' in text and "head_args.alpha" not in text     # another head: LGA's switches dropped
+    assert len(text.splitlines()) == 1 + len(resolve_config(CONV4)[1])
+
+
+def test_base_files_merge_in_order_and_refuse_circles(tmp_path):
+    (tmp_path / "a.yaml").write_text("profile: cpu\ntrain: {lr: 1.0e-3, epochs: 2}\n")
+    (tmp_path / "b.yaml").write_text("base: [a, hmdb51_5way_5shot]\ntrain: {epochs: 12}\n")
+    cfg = load_config(tmp_path / "b.yaml")       # a local file, then a shipped one, then the file itself
+    assert cfg.profile == "paper" and cfg.data.k_shot == 5 and cfg.train.lr == 1e-3 and cfg.train.epochs == 12
+    (tmp_path / "c.yaml").write_text("base: d\n")
+    (tmp_path / "d.yaml").write_text("base: c\n")
+    with pytest.raises(ConfigError, match="in a circle"):
+        load_config(tmp_path / "c.yaml")
+    (tmp_path / "e.yaml").write_text("base: no_such_base\n")
+    with pytest.raises(ConfigError, match="e.yaml: base: no config file no_such_base"):
+        load_config(tmp_path / "e.yaml")
+    (tmp_path / "f.yaml").write_text("base: {x: 1}\n")
+    with pytest.raises(ConfigError, match="f.yaml: base: expected a config name"):
+        load_config(tmp_path / "f.yaml")
 
 
 @pytest.mark.parametrize("profile", ["cpu", "paper"])
 def test_yaml_round_trip(profile, tmp_path):
     cfg = default_config(profile)
-    cfg.model.head_args = {"alpha": 0.3, "nested": {"a": [1, 2]}}
+    cfg.model.head_args = {**cfg.model.head_args, "alpha": 0.3, "nested": {"a": [1, 2]}}
     cfg.train.grad_clip = None
     text = cfg.to_yaml(tmp_path / "c.yaml")
     assert load_config(tmp_path / "c.yaml") == cfg
-    assert config_from_dict(yaml.safe_load(text)) == cfg
+    assert config_from_dict(load_yaml(text)) == cfg
 
 
 def test_profile_defaults():
     paper, cpu = default_config("paper"), default_config("cpu")
     assert paper.model.encoder == "clip" and paper.model.encoder_args["model"] == "ViT-B-16"
     assert paper.train.lr == 1e-5 and paper.train.tasks_per_step == 4 and paper.train.milestones == [6, 9]
-    assert cpu.data.dataset == "atomic_actions" and cpu.train.device == "auto"
+    assert cpu.data.dataset == "atomic_actions" and cpu.model.encoder_args["model"] == "tiny_clip/atomic_actions"
+    assert cpu.model.head == "lga" and cpu.train.device == "cpu"
     assert load_config(None) == cpu
     assert select_profile("cpu").name == "cpu"      # the lead's profile API still works
 
@@ -93,20 +220,22 @@ def test_partial_file_takes_profile_defaults(tmp_path):
     p.write_text("profile: paper\ntrain:\n  lr: 2.0e-5\n")
     cfg = load_config(p)
     assert cfg.train.lr == 2e-5 and cfg.train.tasks_per_step == 4 and cfg.data.dataset == "hmdb51"
-    p.write_text("model:\n  encoder: clip\n  encoder_args: {model: lga-tiny-vit-64}\n")
-    assert load_config(p).model.encoder_args == {"model": "lga-tiny-vit-64"}   # cpu's conv4 args dropped
+    p.write_text("model:\n  encoder: conv4\n  encoder_args: {dim: 8}\n")
+    assert load_config(p).model.encoder_args == {"dim": 8}   # the cpu recipe's CLIP arguments dropped
 
 
 def test_overrides_convert_types():
-    cfg = load_config(None, ["train.lr=1e-4", "train.epochs=3", "train.amp=false", "train.grad_clip=null",
+    cfg = load_config(CONV4, ["train.lr=1e-4", "train.epochs=3", "train.amp=false", "train.grad_clip=null",
                              "train.milestones=[1, 2]", "data.anatomy=hmdb51", "train.warmup_epochs=1",
                              "model.head_args.alpha=0.25", "model.encoder_args={dim: 16}", "eval.episodes=1_000"])
     assert cfg.train.lr == 1e-4 and isinstance(cfg.train.lr, float)
     assert cfg.train.epochs == 3 and cfg.train.amp is False and cfg.train.grad_clip is None
     assert cfg.train.milestones == [1, 2] and cfg.train.warmup_epochs == 1.0
     assert isinstance(cfg.train.warmup_epochs, float)
-    assert cfg.model.head_args == {"alpha": 0.25}
-    assert cfg.model.encoder_args == {"dim": 16, "width": 16}   # merged into the profile's (same encoder)
+    assert cfg.model.head_args == {"alpha": 0.25}                # a new mapping: protonet's are empty
+    assert cfg.model.encoder_args == {"dim": 16}   # replaces the file's; the profile's recipe has another encoder
+    merged = load_config(None, ["model.encoder_args={train_last_blocks: 1}"]).model.encoder_args
+    assert merged == {"model": "tiny_clip/atomic_actions", "train_last_blocks": 1}   # same encoder: merged
     assert cfg.eval.episodes == 1000
     assert apply_override({}, "model.head_args.alpha=1") == {"model": {"head_args": {"alpha": 1}}}
 
@@ -151,7 +280,7 @@ def test_unknown_component_arguments_are_named():
     with pytest.raises(ConfigError, match=r"model.head_args.alhpa; LGAConfig fields: .*alpha"):
         check_components(load_config(CONFIG_DIR / "hmdb51_5way_1shot.yaml", ["model.head_args.alhpa=1"]).model)
     with pytest.raises(ConfigError, match=r"model.encoder_args.wdth; FrameEncoder accepts: dim, width"):
-        check_components(load_config(None, ["model.encoder_args.wdth=1"]).model)
+        check_components(load_config(CONV4, ["model.encoder_args.wdth=1"]).model)
     with pytest.raises(ConfigError, match=r"model.head: unknown head 'protonett'"):
         check_components(load_config(None, ["model.head=protonett"]).model)
     with pytest.raises(ConfigError, match=r"alpha must be in \[0, 1\]"):
@@ -163,7 +292,7 @@ def test_shipped_configs_resolve_by_name_and_unknown_names_are_reported(tmp_path
     from lga.config import find_config, list_configs
     names = list_configs()
     assert "hmdb51_5way_1shot" in names and "ablations/hmdb51_5way_1shot_full" in names
-    assert len(names) == len(CONFIG_FILES)
+    assert len(names) == 54
     assert find_config("hmdb51_5way_1shot") == CONFIG_DIR / "hmdb51_5way_1shot.yaml"
     assert find_config("configs/hmdb51_5way_1shot.yaml").read_text() == \
         (CONFIG_DIR / "hmdb51_5way_1shot.yaml").read_text()
@@ -188,6 +317,7 @@ def test_the_wheel_ships_every_config(tmp_path):
     shipped = {n.removeprefix("lga/configs/") for n in zipfile.ZipFile(wheel).namelist()
                if n.startswith("lga/configs/") and n.endswith(".yaml")}
     assert shipped == {p.relative_to(CONFIG_DIR).as_posix() for p in CONFIG_FILES}
+    assert "_base/paper.yaml" in shipped and "_base/cpu.yaml" in shipped
 
 
 @pytest.mark.parametrize("section", ["data", "model", "train", "eval"])
@@ -287,16 +417,105 @@ def test_a_config_file_too_large_or_deep_is_refused_at_once(tmp_path, name, text
     assert time.perf_counter() - t0 < 3
     # anchors and aliases of a normal size still work
     p.write_text("model:\n  head_args: &h {temperature: 0.5}\n  text_args: *h\n")
-    assert load_config(p).model.head_args == {"temperature": 0.5}
+    assert load_config(p).model.text_args == {"temperature": 0.5}
 
 
 def test_config_diff_names_dotted_keys_treats_args_as_one_value_and_ignores_below_a_prefix():
     from lga.config import config_diff
     a = load_config(None).to_dict()
-    b = load_config(None, ["train.lr=0.5", "train.epochs=3", "data.n_way=3"]).to_dict()
+    b = load_config(None, ["train.lr=0.5", "train.epochs=6", "data.n_way=3"]).to_dict()
     assert config_diff(a, a) == []
     assert config_diff(a, b) == ["data.n_way", "train.epochs", "train.lr"]
     assert config_diff(a, b, ignore=("train",)) == ["data.n_way"]
     assert config_diff(a, b, ignore=("train.lr", "data.n")) == ["data.n_way", "train.epochs"]   # prefixes are keys
     b["model"]["encoder_args"] = {**a["model"]["encoder_args"], "extra": 1}
     assert "model.encoder_args" in config_diff(a, b)
+
+
+# ------------------------------------------------------------------ a key given twice (issue 23)
+@pytest.mark.parametrize("text, key, lines", [
+    ("profile: cpu\ntrain:\n  lr: 1.0e-3\n  epochs: 2\n  lr: 5.0e-4\n", "lr", (3, 5)),
+    # a second train: block would replace the first one whole
+    ("profile: cpu\ntrain:\n  lr: 1.0e-3\neval:\n  episodes: 10\ntrain:\n  epochs: 2\n", "train", (2, 6)),
+    ("profile: cpu\nmodel:\n  head_args: {alpha: 0.3, alpha: 0.7}\n", "alpha", (3, 3)),
+])
+def test_a_key_given_twice_in_a_config_file_is_an_error_naming_file_key_and_lines(tmp_path, text, key, lines):
+    p = tmp_path / "twice.yaml"
+    p.write_text(text)
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    msg = str(e.value)
+    assert str(p) in msg and f"key {key!r} is given twice" in msg, msg
+    assert f"line {lines[0]}" in msg and f"line {lines[1]}" in msg, msg
+
+
+def test_a_key_given_twice_in_a_set_value_is_an_error():
+    with pytest.raises(ConfigError, match=r"--set model.head_args=\{a: 1, a: 2\}: key 'a' is given twice"):
+        load_config(None, ["model.head_args={a: 1, a: 2}"])
+
+
+def test_the_project_reads_yaml_only_through_the_loader_that_refuses_duplicate_keys():
+    """PyYAML's own loaders keep the last of two equal keys silently: every YAML the project reads
+    (configs, _config.yml, _toc.yml, environment.yml, run configs) goes through lga.yaml_io."""
+    import re
+    root = CONFIG_DIR.parent
+    pattern = re.compile(r"\byaml\.(safe_load|load|full_load|unsafe_load|load_all|safe_load_all)\b")
+    offenders = []
+    for folder in ("lga", "benchmarks", "book", "data_scripts", "tests"):
+        for path in sorted((root / folder).rglob("*")):
+            if path.suffix not in (".py", ".ipynb") or path.name == "yaml_io.py" or ".ipynb_checkpoints" in path.parts:
+                continue
+            text = path.read_text(encoding="utf-8")
+            if path.name == Path(__file__).name:                  # this test's own pattern
+                text = text.replace(pattern.pattern, "")
+            offenders += [f"{path.relative_to(root)}: {m.group(0)}" for m in pattern.finditer(text)]
+    assert not offenders, offenders
+
+
+def test_yaml_merge_keys_still_override_without_counting_as_duplicates():
+    from lga.yaml_io import load_yaml
+    assert load_yaml("d: &d {x: 1, y: 2}\ne:\n  <<: *d\n  x: 3\n") == {"d": {"x": 1, "y": 2}, "e": {"x": 3, "y": 2}}
+
+
+def test_the_config_command_shows_and_lists(capsys):
+    from lga.__main__ import main
+    assert main(["config", "show", "ablations/atomic_actions_5way_1shot_full_cpu", "--set", "train.lr=1e-3"]) == 0
+    out = capsys.readouterr().out
+    assert "train.lr: 0.001" in out and "# --set train.lr=1e-3" in out
+    assert 'name: "atomic_actions_5way_1shot_full_cpu"' in out and "# configs/_base/cpu.yaml" in out
+    assert main(["config", "list"]) == 0
+    assert capsys.readouterr().out.split() == CONFIG_NAMES
+    assert main(["config", "show", "no_such_config"]) == 2
+    assert "no shipped config named 'no_such_config'" in capsys.readouterr().err
+
+
+def test_a_head_with_an_args_schema_is_checked_through_it_like_lga(monkeypatch):
+    """No head is a special case of lga.engine.build: any head naming a dataclass as ``args_schema``
+    (as LGA names LGAConfig) has its ``head_args`` checked against that dataclass's fields and checks."""
+    import dataclasses
+
+    from lga.config import ModelConfig
+    from lga.engine import build
+    from lga.models.lga import LGA, LGAConfig
+
+    @dataclasses.dataclass
+    class WidthArgs:
+        width: int = 1
+
+        def __post_init__(self):
+            if self.width < 1:
+                raise ValueError(f"WidthArgs.width must be >= 1, got {self.width}")
+
+    class WidthHead:
+        args_schema = WidthArgs
+
+        def __init__(self, dim, **overrides):
+            self.args = WidthArgs(**overrides)
+
+    monkeypatch.setitem(build.HEADS, "width_head", WidthHead)
+    build.check_components(ModelConfig(encoder="conv4", head="width_head", head_args={"width": 2}))
+    with pytest.raises(ConfigError, match=r"unknown key model.head_args.wdth; WidthArgs fields: width"):
+        build.check_components(ModelConfig(encoder="conv4", head="width_head", head_args={"wdth": 2}))
+    with pytest.raises(ConfigError, match=r"model.head_args: WidthArgs.width must be >= 1, got 0"):
+        build.check_components(ModelConfig(encoder="conv4", head="width_head", head_args={"width": 0}))
+    assert LGA.args_schema is LGAConfig

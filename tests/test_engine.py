@@ -17,6 +17,9 @@ from lga.engine.evaluate import EvalResult, compare, evaluate_checkpoint, evalua
 from lga.engine.train import LRSchedule, NonFiniteLossError, read_log, train
 from lga.models.baselines import ProtoNet
 
+#: the chapter 1 recipe (conv4 frame encoder, ProtoNet) that these small runs change with --set values
+CONV4 = "atomic_actions_5way_1shot_protonet_cpu"
+
 pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 
 
@@ -26,7 +29,7 @@ def tiny(tiny_atomic_actions):
 
 
 def small_cfg(root, *extra):
-    return load_config(None, [f"data.root={root}", "data.n_way=3", "data.train_queries=2",
+    return load_config(CONV4, [f"data.root={root}", "data.n_way=3", "data.train_queries=2",
                               "model.encoder_args={dim: 32, width: 8}", "train.epochs=2",
                               "train.steps_per_epoch=3", "train.tasks_per_step=2", "train.milestones=[1]",
                               "train.warmup_epochs=0.5", "train.eval_interval=2", "train.val_episodes=30",
@@ -107,7 +110,7 @@ def test_validation_selects_best_val_step_and_never_reads_test(tiny, tmp_path, m
     assert meta["step"] == r.best_step and meta["val_accuracy"] == r.best_val
     # the best checkpoint really scores best_val on the validation episodes
     cfg = small_cfg(tiny)
-    again = evaluate_checkpoint(load_config(None, [f"data.root={tiny}", "data.n_way=3",
+    again = evaluate_checkpoint(load_config(CONV4, [f"data.root={tiny}", "data.n_way=3",
                                                    "model.encoder_args={dim: 32, width: 8}",
                                                    f"eval.seed={cfg.train.seed + 10_000}"]),
                                 r.best_checkpoint, episodes=cfg.train.val_episodes, split="val", progress=False)
@@ -182,7 +185,7 @@ def test_checkpoint_restores_rng_states(tmp_path):
 
 
 def test_lr_schedule_warmup_then_steps():
-    cfg = load_config(None, ["train.epochs=10", "train.steps_per_epoch=10", "train.warmup_epochs=1",
+    cfg = load_config(CONV4, ["train.epochs=10", "train.steps_per_epoch=10", "train.warmup_epochs=1",
                              "train.warmup_factor=0.01", "train.milestones=[6, 9]", "train.gamma=0.1"])
     s = LRSchedule(cfg.train)
     assert s.factor(0) == pytest.approx(0.01) and s.factor(5) == pytest.approx(0.505)

@@ -9,6 +9,9 @@ from lga.config import load_config
 from lga.engine import checkpoint as ck
 from lga.engine.train import read_log, train
 
+#: the chapter 1 recipe (conv4 frame encoder, ProtoNet) that these small runs change with --set values
+CONV4 = "atomic_actions_5way_1shot_protonet_cpu"
+
 pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 
 
@@ -32,7 +35,7 @@ def clip_dirs(micro_clip, micro_clip_config, tmp_path_factory):
 
 
 def cfg_of(root, clip_dir, *extra):
-    return load_config(None, [
+    return load_config(CONV4, [
         f"data.root={root}", "data.n_way=3", "data.train_queries=1", "model.encoder=clip",
         f"model.encoder_args={{model: {clip_dir}}}", "model.head=lga", "model.head_args={num_heads: 2}",
         "model.text=clip", "model.text_args={label_template: '{label}'}", "train.epochs=2",

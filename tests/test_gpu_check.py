@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
 from lga.config import list_configs, load_config
 from lga.engine.model import build_model
 from lga.models import backbone as bb
 from lga.models.backbone_encoder import ClipFrameEncoder
+from lga.yaml_io import load_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "gpu_check.py"
@@ -73,7 +73,7 @@ def test_smoke_run_passes_every_step_and_reports_the_figures(tmp_path):
         assert ev["episodes"] == 200 and 0 <= ev["accuracy"] <= 1 and ev["wall_s"] > 0
         # the runs are the paper config of that shot, with checkpointing on and off as named
         for run, ckpt in ((f"run_{shot}shot", True), (f"run_{shot}shot_no_ckpt", False)):
-            cfg = yaml.safe_load((work / run / "config.yaml").read_text())
+            cfg = load_yaml(work / run / "config.yaml")
             assert cfg["name"] == f"hmdb51_5way_{shot}shot" and cfg["data"]["k_shot"] == shot
             assert cfg["model"]["encoder_args"]["grad_checkpointing"] is ckpt, run
     ddp = json.loads((work / "run_torchrun" / "summary.json").read_text())

@@ -132,6 +132,43 @@ def test_without_fusion_frames_metric_is_ab_mhm_averaged_over_shots():
     torch.testing.assert_close(det["vv_video_distance"], matching.bi_mhm_distance(q, s))
 
 
+@pytest.mark.parametrize("row", ["full LGA", "both anatomies", "+ textual anatomy"])
+def test_the_fused_video_video_distance_is_the_books_ab_mhm_with_the_residual_as_offsets(row):
+    """The head's video-video distance is matching.ab_mhm_distance (chapter 7) with the fused-phase
+    residual f~_i - f_{S_i} (f~_i at the norm of f_{S_i}) as per-phase offsets, which equals Bi-MHM
+    of each phase's frames with its offset added, summed over phases."""
+    import torch.nn.functional as F
+    s, sl, q, ql, n, text = episode(K=2, Q=2, seed=3)
+    head = make(row, shot_rule="mean_distance")
+    with torch.no_grad():                                  # a trained-looking fusion: not the identity
+        for p in head.fusion.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    _, det = head(s, sl, q, n, return_details=True, **text)
+    qd, sd = det["query_side"], det["support_side"]
+
+    def residual(side):
+        return F.normalize(side["fused"], dim=-1) * side["pooled"].norm(dim=-1, keepdim=True) - side["pooled"]
+    rq, rs = residual(qd), residual(sd)
+    d = matching.ab_mhm_distance(q, qd["masks"], s, sd["masks"], q_offsets=rq, s_offsets=rs)
+    torch.testing.assert_close(det["vv_video_distance"], d)
+    L = qd["masks"].shape[2]
+    by_phase = sum(matching.bi_mhm_distance(q + rq[:, :, i, None], s + rs[:, :, i, None],
+                                            qd["masks"][:, :, i], sd["masks"][:, :, i]) for i in range(L))
+    torch.testing.assert_close(det["vv_video_distance"], by_phase)
+    torch.testing.assert_close(det["vv_per_phase"], matching.ab_mhm_distance(
+        q, qd["masks"], s, sd["masks"], q_offsets=rq, s_offsets=rs, per_phase=True))
+    assert not torch.allclose(d, matching.ab_mhm_distance(q, qd["masks"], s, sd["masks"]))   # the offsets act
+    for i, mat in enumerate(det["frame_distances"]):
+        torch.testing.assert_close(mat, matching.cosine_distance_matrix(q + rq[:, :, i, None], s + rs[:, :, i, None]))
+
+
+def test_the_lga_head_calls_no_private_matching_function():
+    import inspect
+
+    import lga.models.lga as module
+    assert "matching._" not in inspect.getsource(module)
+
+
 def test_uniform_plain_phases_and_overlap():
     s, sl, q, ql, n, text = episode(K=1, Q=1)
     head = make("+ textual anatomy")

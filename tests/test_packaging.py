@@ -8,10 +8,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
-import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
+
+from lga.yaml_io import load_yaml
 from book_build import rendered_book
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,7 +76,7 @@ def test_dependencies_are_ranges_and_ci_pins_the_local_torch():
 
 
 def test_environment_yml_lists_exactly_the_constraints():
-    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    env = load_yaml(ROOT / "environment.yml")
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
     listed, pins = exact_pins(pip, "environment.yml"), constraints()
     assert listed == pins, (f"environment.yml and constraints.txt differ: only in environment.yml "
@@ -107,7 +108,7 @@ def test_the_oldest_torch_tested_is_the_floor_pyproject_declares():
 
 
 def toc_files():
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    toc = load_yaml(ROOT / "_toc.yml")
     return [toc["root"]] + [c["file"] for c in toc["chapters"]]
 
 
@@ -131,7 +132,7 @@ def test_chapters_are_committed_executed_without_errors():
 
 
 def config():
-    return yaml.safe_load((ROOT / "_config.yml").read_text())
+    return load_yaml(ROOT / "_config.yml")
 
 
 def chapters():
@@ -248,7 +249,7 @@ def built_html():
 
 
 def test_colab_launch_links_point_at_committed_notebooks(built_html):
-    cfg = yaml.safe_load((ROOT / "_config.yml").read_text())
+    cfg = load_yaml(ROOT / "_config.yml")
     repo = cfg["repository"]["url"].removeprefix("https://github.com/")
     branch = cfg["repository"]["branch"]
     pattern = re.compile(rf"https://colab\.research\.google\.com/github/{re.escape(repo)}/blob/"

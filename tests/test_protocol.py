@@ -6,6 +6,9 @@ import torch
 
 from lga.config import load_config
 
+#: the chapter 1 recipe (conv4 frame encoder, ProtoNet) that these small runs change with --set values
+CONV4 = "atomic_actions_5way_1shot_protonet_cpu"
+
 pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 
 
@@ -16,7 +19,7 @@ def setup(tiny_atomic_actions, micro_clip_config, tmp_path_factory, one_thread):
     torch.manual_seed(0)
     clip_dir = tmp_path_factory.mktemp("clip") / "micro"
     save_clip_checkpoint(load_clip(micro_clip_config)[0], clip_dir, micro_clip_config)
-    cfg = load_config(None, [
+    cfg = load_config(CONV4, [
         f"data.root={tiny_atomic_actions}", "data.n_way=3", "data.train_queries=1", "model.encoder=clip",
         f"model.encoder_args={{model: {clip_dir}}}", "model.text=clip", "model.text_args={label_template: '{label}'}",
         "train.epochs=2", "train.steps_per_epoch=4", "train.tasks_per_step=2", "train.milestones=[1]",

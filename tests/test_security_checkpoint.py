@@ -24,12 +24,15 @@ import yaml
 from safetensors.torch import save_file
 
 from lga.__main__ import main
-from lga.config import Config, ConfigError, ModelConfig, config_from_dict, default_config, load_config
+from lga.config import Config, ConfigError, ModelConfig, config_from_dict, load_config
 from lga.engine import build
 from lga.engine import checkpoint as ck
 from lga.engine.cli import checkpoint_config
 from lga.engine.evaluate import evaluate_checkpoint
 from lga.engine.model import build_model
+
+#: the chapter 1 recipe (conv4 frame encoder, ProtoNet) that these small runs change with --set values
+CONV4 = "atomic_actions_5way_1shot_protonet_cpu"
 
 SMALL = {"dim": 16, "width": 4}
 
@@ -48,7 +51,7 @@ def registry():
 
 
 def small_config(root="nowhere", **model) -> Config:
-    cfg = default_config("cpu")
+    cfg = load_config(CONV4)
     cfg.data.root = str(root)
     cfg.data.n_way = 3
     cfg.model.encoder_args = dict(SMALL)
@@ -166,15 +169,15 @@ def test_allowing_or_registering_a_component_is_explicit(tmp_path, monkeypatch, 
     monkeypatch.delitem(sys.modules, name)
     # only that exact string is trusted, and the flag takes package.module:Class only
     with pytest.raises(ConfigError, match="names Python code"):
-        load_config(None, [f"model.head={name}:Other"])
+        load_config(CONV4, [f"model.head={name}:Other"])
     assert main(["train", "--allow-component", "not a target", "--out", str(tmp_path / "r2")]) == 2
     assert "--allow-component expects package.module:Class" in capsys.readouterr().err
     # in Python: register a class under a short name (or under the string old configs use)
     build.register_encoder("tiny_conv", FrameEncoder)
-    cfg = load_config(None, ["model.encoder=tiny_conv", "model.encoder_args={dim: 8, width: 4}"])
+    cfg = load_config(CONV4, ["model.encoder=tiny_conv", "model.encoder_args={dim: 8, width: 4}"])
     assert isinstance(build_model(cfg).encoder, FrameEncoder)
     build.register_head("mypkg.heads:Proto", build.resolve("protonet", "head"))
-    assert load_config(None, ["model.head=mypkg.heads:Proto"]).model.head == "mypkg.heads:Proto"
+    assert load_config(CONV4, ["model.head=mypkg.heads:Proto"]).model.head == "mypkg.heads:Proto"
     with pytest.raises(ValueError, match="already registered"):
         build.register_head("protonet", FrameEncoder)
     with pytest.raises(TypeError, match="needs the class itself"):

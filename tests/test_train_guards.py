@@ -16,6 +16,9 @@ from lga.config import load_config
 from lga.engine.evaluate import evaluate_checkpoint
 from lga.engine.train import train
 
+#: the chapter 1 recipe (conv4 frame encoder, ProtoNet) that these small runs change with --set values
+CONV4 = "atomic_actions_5way_1shot_protonet_cpu"
+
 pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 
 
@@ -25,7 +28,7 @@ SETS = ["data.n_way=3", "data.train_queries=1", "model.encoder_args={dim: 16, wi
 
 
 def small_cfg(root, *extra):
-    return load_config(None, [f"data.root={root}", *SETS, *extra])
+    return load_config(CONV4, [f"data.root={root}", *SETS, *extra])
 
 
 def test_a_validation_split_too_small_for_n_way_fails_before_the_first_step(tiny_atomic_actions, tmp_path):
@@ -103,7 +106,7 @@ def test_resuming_from_a_damaged_checkpoint_names_the_file_and_keeps_the_config(
     assert str(e.value).startswith(f"{last}: --resume: ")
     assert steps == [] and ((run / "config.yaml").read_bytes(), (run / "log.csv").read_bytes()) == before
     # the command line says the same in one line, exit status 2
-    argv = ["train", "--out", str(run), "--resume", "--no-progress"]
+    argv = ["train", "--config", CONV4, "--out", str(run), "--resume", "--no-progress"]
     for item in SETS + [f"data.root={tiny_atomic_actions}"]:
         argv += ["--set", item]
     capsys.readouterr()

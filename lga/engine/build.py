@@ -26,6 +26,7 @@ or :func:`allow_component` in Python.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import inspect
 import re
@@ -199,24 +200,27 @@ def resolve_checkpoint_dir(name: str):
 def check_components(model_cfg) -> None:
     """Resolve the configured classes and check their arguments without building anything heavy.
 
+    A class that names a dataclass as ``args_schema`` (the LGA head: :class:`~lga.models.lga.LGAConfig`)
+    takes exactly that dataclass's fields, checked by building it; any other class, the parameters of
+    its constructor (or of ``from_pretrained``).
+
     Raises :class:`lga.config.ConfigError` naming the key (``model.head_args.alhpa``) and what is allowed.
     """
     for what, args_key in (("encoder", "encoder_args"), ("head", "head_args")):
         name = getattr(model_cfg, what)
         cls = resolve(name, what)
         args = dict(getattr(model_cfg, args_key))
-        if what == "head" and name == "lga":
-            import dataclasses
-
-            from ..models.lga import LGAConfig
-            allowed = [f.name for f in dataclasses.fields(LGAConfig)]
+        schema = getattr(cls, "args_schema", None)
+        if schema is not None:       # a dataclass of the component's arguments (LGA: LGAConfig)
+            allowed = [f.name for f in dataclasses.fields(schema)]
             for k in args:
                 if k not in allowed:
-                    raise ConfigError(f"unknown key model.head_args.{k}; LGAConfig fields: {', '.join(allowed)}")
+                    raise ConfigError(f"unknown key model.{args_key}.{k}; {schema.__name__} fields: "
+                                      f"{', '.join(allowed)}")
             try:
-                LGAConfig(**args)
+                schema(**args)
             except (TypeError, ValueError) as e:
-                raise ConfigError(f"model.head_args: {e}") from None
+                raise ConfigError(f"model.{args_key}: {e}") from None
             continue
         target = cls.from_pretrained if (what == "encoder" and hasattr(cls, "from_pretrained")
                                          and "model" in args) else cls

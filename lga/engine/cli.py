@@ -1,8 +1,10 @@
-"""``python -m lga train`` and ``python -m lga eval``.
+"""``python -m lga train``, ``python -m lga eval`` and ``python -m lga config``.
 
   python -m lga train --config configs/atomic_actions_5way_1shot_cpu.yaml --out runs/aa1 [--resume] [--set train.lr=1e-3 ...]
   torchrun --nproc_per_node 4 -m lga train --config configs/hmdb51_5way_1shot.yaml --out runs/hmdb1
   python -m lga eval --config configs/atomic_actions_5way_1shot_cpu.yaml --checkpoint runs/aa1/checkpoints/best.safetensors [--episodes 10000] [--out result.json]
+  python -m lga config show hmdb51_5way_1shot [--set train.lr=2e-5]    # every value, and where it came from
+  python -m lga config list                                            # the shipped config names
 
 A config whose encoder has nothing to train (``train.backbone: auto``), or that says
 ``train.backbone: frozen``, encodes every video once (cached under ``train.feature_cache``) and trains
@@ -168,4 +170,27 @@ def eval_main(argv=None) -> int:
     if args.out:
         r.to_json(args.out)
         print(f"wrote {args.out}")
+    return 0
+
+
+def config_main(argv=None) -> int:
+    """``python -m lga config show NAME`` / ``python -m lga config list``."""
+    p = argparse.ArgumentParser(prog="python -m lga config", description="the shipped configs, resolved")
+    sub = p.add_subparsers(dest="action", required=True)
+    show = sub.add_parser("show", help="print a config resolved, each value with where it came from "
+                                       "(a file, a field default, an ablation row, --set)")
+    show.add_argument("config", nargs="?", default=None, metavar="NAME",
+                      help="a YAML file or a shipped config name (default: the cpu profile's recipe)")
+    show.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    sub.add_parser("list", help="the names of the shipped configs")
+    args = p.parse_args(argv)
+    from ..config import ConfigError, list_configs, show_config
+    if args.action == "list":
+        print("\n".join(list_configs()))
+        return 0
+    try:
+        print(show_config(args.config, args.overrides))
+    except (ConfigError, FileNotFoundError) as e:
+        print(f"lga: config error: {e}", file=sys.stderr)
+        return 2
     return 0

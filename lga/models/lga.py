@@ -30,7 +30,8 @@ What happens, per episode (symbols of PAPER.md; every step is a switch of :class
      ends with a LayerNorm whose scale is not CLIP's), and each frame keeps its own deviation from
      the mean. Phase i of the query is compared with phase i of a support by Bi-MHM (a frame in
      the overlap of two phases carries each phase's residual in that phase's comparison) and the
-     L terms are summed. Without fusion this is exactly :func:`lga.models.matching.ab_mhm_distance`.
+     L terms are summed: :func:`lga.models.matching.ab_mhm_distance` with these residuals as its
+     per-phase offsets (:meth:`LGA.fused_residual`; without fusion, no offsets).
    * ``vv_metric="phases"``: phase-level matching, ``d = sum_i (1 - cos(q~_i, p_i))`` where the
      prototype p_i is the mean over the K shots of the (L2-normalised) fused support phase i.
      Cheaper, uses the paper's per-phase prototypes directly, and ignores the frames inside phases.
@@ -99,7 +100,8 @@ from . import matching
 from .baselines import SHOT_RULES, FewShotHead, class_means, logit_scale, merge_shots, per_class_mean_distance, scaled
 from .fusion import PhaseFusion, shared_query_text
 
-__all__ = ["LGAConfig", "LGA", "ABLATION_ROWS", "ABLATION_CHAIN", "ABLATION_STEPS", "ablation_config"]
+__all__ = ["LGAConfig", "LGA", "ABLATION_ROWS", "ABLATION_CHAIN", "ABLATION_STEPS", "ABLATION_CONFIG_NAMES",
+           "ABLATION_FIELDS", "ablation_config", "ablation_head_args"]
 
 
 @dataclass
@@ -237,6 +239,33 @@ ABLATION_STEPS: list[tuple[str, str, str]] = [
 ]
 
 
+#: each row's short name in config names: ``ablations/hmdb51_5way_1shot_text_anatomy`` or
+#: ``hmdb51_5way_1shot/ablation=text_anatomy`` (:func:`lga.config.load_config`) is the config
+#: ``hmdb51_5way_1shot`` with the row's :data:`ABLATION_FIELDS`. The rows themselves live only in
+#: :data:`ABLATION_CHAIN`.
+ABLATION_CONFIG_NAMES: dict[str, str] = {
+    "video-video": "video_video", "uniform thirds": "uniform_thirds",
+    "uniform thirds + overlap": "uniform_thirds_overlap", "+ visual anatomy": "visual_anatomy",
+    "+ textual anatomy": "text_anatomy", "+ textual anatomy + overlap": "text_anatomy_overlap",
+    "both anatomies": "both_anatomies", "both anatomies, video-text only": "both_anatomies_vt_only",
+    "full LGA": "full",
+}
+if list(ABLATION_CONFIG_NAMES) != list(ABLATION_CHAIN):        # a row added to one and not the other
+    raise RuntimeError("ABLATION_CONFIG_NAMES must name every row of ABLATION_CHAIN, in its order")
+
+#: the switches an ablation row sets in a config's ``model.head_args``: what each entry of
+#: :meth:`LGAConfig.effective` reads, and the branch the cross-entropy trains
+ABLATION_FIELDS = ("use_visual_anatomy", "plain_phases", "segmenter", "overlap", "use_text_anatomy",
+                   "use_video_video", "use_video_text", "train_with")
+
+
+def ablation_head_args(name: str) -> dict:
+    """The :data:`ABLATION_FIELDS` of row ``name`` of :data:`ABLATION_CHAIN`, as ``model.head_args``
+    entries (the other fields keep the config's own values)."""
+    row = ablation_config(name)
+    return {f: getattr(row, f) for f in ABLATION_FIELDS}
+
+
 def ablation_config(name: str, **overrides) -> LGAConfig:
     """A copy of ``ABLATION_CHAIN[name]`` (the paper's rows and ours) with ``overrides`` applied
     (e.g. ``alpha=0.7``)."""
@@ -261,7 +290,17 @@ def _given_bounds(bounds: Tensor | None, B: int, T: int, L: int, device) -> Tens
 
 
 class LGA(FewShotHead):
-    """The LGA head (see the module docstring). ``dim``: feature size D of frames and texts."""
+    """The LGA head (see the module docstring). ``dim``: feature size D of frames and texts; the other
+    arguments are the fields of :class:`LGAConfig` (:attr:`args_schema`, which configs' ``model.head_args``
+    are checked against).
+
+    Book: chapter 6 (fusion), chapter 7 (matching: the head calls :mod:`lga.models.matching`'s
+    functions, section 7.3 onwards), chapter 8 (training), chapter 9 (the ablation rows).
+    """
+
+    #: the dataclass whose fields are this head's arguments (``model.head_args``), see
+    #: :func:`lga.engine.build.check_components`
+    args_schema = LGAConfig
 
     def __init__(self, dim: int, config: LGAConfig | None = None, **overrides):
         super().__init__()
@@ -339,30 +378,24 @@ class LGA(FewShotHead):
             out["fused"], out["attention"] = self._fuse(pooled, text, shared, want_att)
         return out
 
-    def _vv_frames(self, q: dict, s: dict, q_frames: Tensor, s_frames: Tensor, want: bool):
-        """AB-MHM over frames with the fused-phase residual. Returns d [E, Nq, Ns] (+ details)."""
-        def residual(side):                                    # [E, B, L, D]
-            if self.fusion is None:
-                return None
-            scale = side["pooled"].norm(dim=-1, keepdim=True)
-            return F.normalize(side["fused"], dim=-1) * scale - side["pooled"]
+    def fused_residual(self, side: dict) -> Tensor | None:
+        """The per-phase offsets ``f~_i - f_{S_i}`` [E, B, L, D] that AB-MHM adds to a video's frames
+        (``f~_i`` rescaled to the norm of ``f_{S_i}``); None without fusion. ``side``: the dict of
+        :meth:`_encode_side` (``pooled`` and ``fused`` phases [E, B, L, D])."""
+        if self.fusion is None:
+            return None
+        scale = side["pooled"].norm(dim=-1, keepdim=True)
+        return F.normalize(side["fused"], dim=-1) * scale - side["pooled"]
 
-        rq, rs = residual(q), residual(s)
-        L = q["masks"].shape[2]
-        terms, mats = [], []
-        base = None
-        for i in range(L):
-            if rq is None:
-                if base is None:
-                    base = matching.cosine_distance_matrix(q_frames, s_frames)      # [E, Nq, Ns, T, U]
-                dist = base
-            else:
-                dist = matching.cosine_distance_matrix(q_frames + rq[:, :, i, None],
-                                                       s_frames + rs[:, :, i, None])
-            terms.append(matching._mhm_from_dist(dist, q["masks"][:, :, i], s["masks"][:, :, i]))
-            if want:
-                mats.append(dist)
-        per_phase = torch.stack(terms, dim=-1)                                       # [E, Nq, Ns, L]
+    def _vv_frames(self, q: dict, s: dict, q_frames: Tensor, s_frames: Tensor, want: bool):
+        """AB-MHM over frames with the fused-phase residual, by :func:`lga.models.matching.ab_mhm_distance`
+        (book: chapter 7, section 7.3). Returns d [E, Nq, Ns], its L terms [E, Nq, Ns, L], and (when
+        ``want``) the L frame distance matrices [E, Nq, Ns, T, U] it read."""
+        rq, rs = self.fused_residual(q), self.fused_residual(s)
+        per_phase = matching.ab_mhm_distance(q_frames, q["masks"], s_frames, s["masks"], q_offsets=rq,
+                                             s_offsets=rs, per_phase=True)                # [E, Nq, Ns, L]
+        mats = (list(matching.phase_distance_matrices(q_frames, s_frames, per_phase.shape[-1], rq, rs))
+                if want else [])
         return per_phase.sum(-1), per_phase, mats
 
     def branches(self, support: Tensor, support_labels: Tensor, query: Tensor, n_way: int,
@@ -448,8 +481,9 @@ class LGA(FewShotHead):
             return scaled(matching.video_text_similarity(phases, steps), self.vt_scale, c.max_logit_scale)
         if label_text is None:
             raise ValueError("video-text matching without text anatomy needs label_text [E, N, D]")
-        v = F.normalize(videos.mean(dim=2), dim=-1)
-        sim = v @ F.normalize(label_text.to(v.dtype), dim=-1).transpose(1, 2)
+        # the whole video is one phase, the label prompt its one step text
+        sim = matching.video_text_similarity(videos.mean(dim=2, keepdim=True),            # [E, B, 1, D]
+                                             label_text.to(videos.dtype)[:, :, None])     # [E, N, 1, D]
         return scaled(sim, self.vt_scale, c.max_logit_scale)
 
     def combine(self, vv: Tensor | None, vt: Tensor | None) -> Tensor:

@@ -13,7 +13,8 @@ Video-video distances return ``[E, Nq, Ns]`` (smaller = closer); turn them into 
 - :func:`prototype_mean_distance`  ProtoNet: mean-pool the frames, then one distance. Order-blind.
 - :func:`otam_distance`            OTAM (Cao et al., CVPR 2020): soft-DTW alignment. Order-aware.
 - :func:`bi_mhm_distance`          HyRSM's Bi-MHM (CVPR 2022): frame sets, no order.
-- :func:`ab_mhm_distance`          LGA's AB-MHM: Bi-MHM inside each aligned phase pair, summed.
+- :func:`ab_mhm_distance`          LGA's AB-MHM: Bi-MHM inside each aligned phase pair, summed
+                                   (per-phase offsets: the LGA head's fused residual).
 - :func:`video_text_similarity`    LGA: query phases against each class's phase texts.
 - :func:`fuse_probabilities`       LGA: p = p_vv^alpha * p_vt^(1-alpha), renormalised.
 """
@@ -33,6 +34,8 @@ def cosine_distance_matrix(q: Tensor, s: Tensor) -> Tensor:
     q: [E, Nq, T, D], s: [E, Ns, U, D] -> [E, Nq, Ns, T, U], entry (t, u) = 1 - cos(q_t, s_u).
     Dot products first, then divide by the norms: dividing the small [T, U] tables is much
     cheaper than normalising every D-dimensional frame.
+
+    Book: chapter 7, section 7.1 (Why order matters).
     """
     dot = torch.einsum("eqtd,esud->eqstu", q, s)                       # one batched matmul per episode
     nq = q.norm(dim=-1).clamp_min(EPS)[:, :, None, :, None]            # [E, Nq, 1, T, 1]
@@ -46,6 +49,8 @@ def prototype_mean_distance(q: Tensor, s: Tensor, metric: str = "sqeuclidean") -
     q: [E, Nq, T, D], s: [E, Ns, U, D] (frames are averaged, so any order gives the same result).
     metric: "sqeuclidean" (Snell et al.'s choice), "euclidean" or "cosine" (1 - cos).
     Returns [E, Nq, Ns].
+
+    Book: chapter 1, section 1.3 (Prototypical networks); chapter 7, section 7.1.
     """
     qm, sm = q.mean(dim=-2), s.mean(dim=-2)                          # [E, Nq, D], [E, Ns, D]
     if metric == "cosine":
@@ -128,6 +133,8 @@ def otam_distance(q: Tensor, s: Tensor, lbda: float = 0.1, bidirectional: bool =
     One way aligns the query's frames (rows) to the support's padded frames (columns); with
     ``bidirectional`` the support-to-query alignment is added and the two are averaged.
     ``lbda`` is the soft-min temperature (smaller: closer to a hard DTW minimum).
+
+    Book: chapter 7, section 7.2 (OTAM: ordered temporal alignment).
     """
     dist = cosine_distance_matrix(q, s)                                # [E, Nq, Ns, T, U]
     if bidirectional and dist.shape[-1] == dist.shape[-2]:             # both ways in one sweep
@@ -174,21 +181,60 @@ def bi_mhm_distance(q: Tensor, s: Tensor, q_mask: Tensor | None = None,
 
     q: [E, Nq, T, D], s: [E, Ns, U, D]; optional bool masks q_mask [E, Nq, T], s_mask [E, Ns, U]
     select which frames belong to each set. Returns [E, Nq, Ns]. Frame order is ignored.
+
+    Book: chapter 7, section 7.3 (Bi-MHM and AB-MHM).
     """
     return _mhm_from_dist(cosine_distance_matrix(q, s), q_mask, s_mask)
 
 
-def ab_mhm_distance(q: Tensor, q_masks: Tensor, s: Tensor, s_masks: Tensor) -> Tensor:
+def phase_distance_matrices(q: Tensor, s: Tensor, num_phases: int, q_offsets: Tensor | None = None,
+                            s_offsets: Tensor | None = None):
+    """The frame distance matrix each phase comparison of :func:`ab_mhm_distance` reads, phase by phase.
+
+    q: [E, Nq, T, D], s: [E, Ns, U, D]; q_offsets [E, Nq, L, D] / s_offsets [E, Ns, L, D] or None.
+    Yields L tensors [E, Nq, Ns, T, U]: for phase i, :func:`cosine_distance_matrix` of the frames with
+    offset i added to every frame of each video. Without offsets every phase reads the same matrix,
+    computed once (the same tensor is yielded L times).
+
+    Book: chapter 7, section 7.3 (Bi-MHM and AB-MHM).
+    """
+    if q_offsets is None and s_offsets is None:
+        dist = cosine_distance_matrix(q, s)                            # [E, Nq, Ns, T, U] once
+        for _ in range(num_phases):
+            yield dist
+        return
+    for i in range(num_phases):
+        qi = q if q_offsets is None else q + q_offsets[:, :, i, None]   # [E, Nq, T, D]
+        si = s if s_offsets is None else s + s_offsets[:, :, i, None]   # [E, Ns, U, D]
+        yield cosine_distance_matrix(qi, si)
+
+
+def ab_mhm_distance(q: Tensor, q_masks: Tensor, s: Tensor, s_masks: Tensor, q_offsets: Tensor | None = None,
+                    s_offsets: Tensor | None = None, per_phase: bool = False) -> Tensor:
     """AB-MHM (LGA): Bi-MHM between phase i of the query and phase i of the support, summed over i.
 
     q: [E, Nq, T, D], q_masks: [E, Nq, L, T]; s: [E, Ns, U, D], s_masks: [E, Ns, L, U]
-    (phase masks from :func:`lga.anatomy.visual.phase_masks`). Returns [E, Nq, Ns].
+    (phase masks from :func:`lga.anatomy.visual.phase_masks`). Returns [E, Nq, Ns], or with
+    ``per_phase`` the L terms [E, Nq, Ns, L] (their sum is the distance).
     Within a phase frames form a set; across phases order matters, since phase i only meets
     phase i.
+
+    ``q_offsets`` [E, Nq, L, D] and ``s_offsets`` [E, Ns, L, D] (optional): a vector added to every
+    frame of a video while its phase i is compared. The LGA head passes the fused-phase residual
+    ``f~_i - f_{S_i}`` (:class:`lga.models.lga.LGA`, ``vv_metric="frames"``), which swaps each phase's
+    mean for its fused feature and keeps each frame's own deviation; a frame in the overlap of two
+    phases carries each phase's offset in that phase's comparison. Without offsets (no fusion) the
+    frame distances are computed once for all phases.
+
+    Book: chapter 7, section 7.3 (Bi-MHM and AB-MHM); the fused phases ``f~_i``: chapter 6, section
+    6.2 (the idea as mathematics).
     """
-    dist = cosine_distance_matrix(q, s)                                # [E, Nq, Ns, T, U] once
     L = q_masks.shape[-2]
-    return sum(_mhm_from_dist(dist, q_masks[:, :, i], s_masks[:, :, i]) for i in range(L))
+    dists = phase_distance_matrices(q, s, L, q_offsets, s_offsets)
+    terms = (_mhm_from_dist(dist, q_masks[:, :, i], s_masks[:, :, i]) for i, dist in enumerate(dists))
+    if per_phase:
+        return torch.stack(list(terms), dim=-1)                        # [E, Nq, Ns, L]
+    return sum(terms)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -200,6 +246,8 @@ def video_text_similarity(q_phases: Tensor, class_text: Tensor) -> Tensor:
 
     q_phases: [E, Nq, L, D] (mean-pooled query phases), class_text: [E, N, L, D] -> [E, Nq, N],
     in [-1, 1] like a single cosine, so a temperature means the same for any L.
+
+    Book: chapter 7, section 7.4 (Video-text matching and the fusion).
     """
     dot = torch.einsum("eqld,enld->eqnl", q_phases, class_text)         # [E, Nq, N, L]
     nq = q_phases.norm(dim=-1).clamp_min(EPS).unsqueeze(2)             # [E, Nq, 1, L]
@@ -208,12 +256,21 @@ def video_text_similarity(q_phases: Tensor, class_text: Tensor) -> Tensor:
 
 
 def logits_from_distance(d: Tensor, temperature: float = 1.0) -> Tensor:
-    """Logits -d / temperature (a softmax over classes then gives p(y | q))."""
+    """Logits -d / temperature (a softmax over classes then gives p(y | q)).
+
+    Book: chapter 7, section 7.4 (Video-text matching and the fusion).
+    """
     return -d / temperature
 
 
 def fuse_log_probabilities(logp_vv: Tensor, logp_vt: Tensor, alpha: float) -> Tensor:
-    """log of p_vv^alpha * p_vt^(1-alpha), renormalised over the last dim (classes)."""
+    """log of p_vv^alpha * p_vt^(1-alpha), renormalised over the last dim (classes).
+
+    logp_vv, logp_vt: [..., N] log-probabilities -> [..., N]. The LGA head combines its two branches
+    with it (:meth:`lga.models.lga.LGA.combine`).
+
+    Book: chapter 7, sections 7.4 and 7.5.
+    """
     return torch.log_softmax(alpha * logp_vv + (1 - alpha) * logp_vt, dim=-1)
 
 
@@ -223,6 +280,8 @@ def fuse_probabilities(p_vv: Tensor, p_vt: Tensor, alpha: float) -> Tensor:
     p_vv, p_vt: [..., N] probabilities over the N classes -> [..., N], summing to 1.
     alpha = 1 uses video-video matching only, alpha = 0 video-text only. Zeros are clamped to
     the smallest positive float before the log.
+
+    Book: chapter 7, section 7.4 (Video-text matching and the fusion).
     """
     tiny = torch.finfo(p_vv.dtype).tiny
     return fuse_log_probabilities(p_vv.clamp_min(tiny).log(), p_vt.clamp_min(tiny).log(), alpha).exp()
