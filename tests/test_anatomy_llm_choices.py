@@ -47,12 +47,38 @@ def test_the_kv_cache_grows_with_the_batch_and_the_answer():
 
 def test_estimates_count_batches_and_tokens():
     m = anatomy_model("colab-t4")
-    assert m.estimate_seconds(m.batch_size, tokens=100) == pytest.approx(100 * m.seconds_per_step())
+    assert m.estimate_seconds(m.batch_size, tokens=100) == pytest.approx(m.seconds_per_prompt_batch()
+                                                                         + 100 * m.seconds_per_step())
+    assert m.seconds_per_prompt_batch(prompt=2 * prompt_tokens()) == pytest.approx(2 * m.seconds_per_prompt_batch())
     assert m.estimate_seconds(m.batch_size + 1, tokens=100) == pytest.approx(2 * m.estimate_seconds(1, tokens=100))
     assert anatomy_model("cpu").seconds_per_step() > m.seconds_per_step()
     tokens = answer_tokens("hmdb51")                 # from the shipped answers' length
     assert 30 < tokens < m.max_new_tokens            # the answer limit leaves room for a real answer
     assert prompt_tokens() > 100                     # the worked examples are part of every prompt
+
+
+# each model's config.json (hidden and MLP sizes, vocabulary), for the parameter count of its shape
+SHAPES = {
+    "colab-t4": ("Phi3Config", dict(hidden_size=3072, intermediate_size=8192, num_attention_heads=32,
+                                    vocab_size=32064, tie_word_embeddings=False)),
+    "cpu": ("Qwen2Config", dict(hidden_size=896, intermediate_size=4864, num_attention_heads=14,
+                                vocab_size=151936, tie_word_embeddings=True)),
+}
+
+
+@pytest.mark.parametrize("key", list(ANATOMY_MODELS))
+def test_parameters_and_shape_agree(key):
+    """The table's parameter count is that of a model of its shape (built on the meta device, no memory)."""
+    transformers = pytest.importorskip("transformers")
+    import torch
+
+    m = anatomy_model(key)
+    config_class, shape = SHAPES[key]
+    config = getattr(transformers, config_class)(num_hidden_layers=m.layers, num_key_value_heads=m.kv_heads, **shape)
+    assert shape["hidden_size"] // shape["num_attention_heads"] == m.head_dim
+    with torch.device("meta"):
+        model = transformers.AutoModelForCausalLM.from_config(config)
+    assert sum(p.numel() for p in model.parameters()) == pytest.approx(m.parameters, rel=0.01)
 
 
 def test_pick_and_lookup():

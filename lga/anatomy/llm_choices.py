@@ -13,10 +13,11 @@ cache of a batch = 2 (keys, values) x layers x key-value heads x head size x byt
 plus ``allowance_gib`` for the CUDA context, activations and the allocator.
 Parameter counts and shapes are those of each model's card and ``config.json``.
 
-Times are **estimates**, not measurements: greedy decoding reads every weight once per generated token
-step, so a step takes at least weights / memory bandwidth; the estimate divides that by
-``efficiency`` and multiplies by the token steps of a run (answers of
-:func:`answer_tokens` tokens, labels in batches). ``make gpu-check`` runs the T4 model where it can be
+Times are **estimates**, not measurements: reading a batch's prompts costs about 2 x parameters x
+prompt tokens of compute, and greedy decoding reads every weight once per generated token step, so a
+step takes at least weights / memory bandwidth; the estimate divides both by ``efficiency`` and
+multiplies by the batches of a run (answers of :func:`answer_tokens` tokens, prompts of
+:func:`prompt_tokens`). ``make gpu-check`` runs the T4 model where it can be
 loaded and records the real time and peak memory.
 
 No revision is pinned here (it could not be read offline when this table was written): pass
@@ -57,8 +58,9 @@ class AnatomyModel:
         max_new_tokens: the answer length limit used in the memory bound.
         allowance_gib: memory beyond weights and KV cache (CUDA context, activations, allocator).
         bandwidth_gb_s: the machine's memory bandwidth assumed by the time estimate (GB/s).
-        efficiency: the share of that bandwidth a decoding step is assumed to reach.
-        basis: where ``bandwidth_gb_s`` and ``efficiency`` come from, in words.
+        compute_tflops: the machine's compute assumed by the time estimate (TFLOPS, in ``dtype``).
+        efficiency: the share of bandwidth and compute a run is assumed to reach.
+        basis: where ``bandwidth_gb_s``, ``compute_tflops`` and ``efficiency`` come from, in words.
     """
 
     key: str
@@ -77,6 +79,7 @@ class AnatomyModel:
     max_new_tokens: int
     allowance_gib: float
     bandwidth_gb_s: float
+    compute_tflops: float
     efficiency: float
     basis: str
 
@@ -106,11 +109,20 @@ class AnatomyModel:
         """Estimated seconds of one decoding step (one new token for a whole batch)."""
         return self.parameters * BYTES_PER_PARAMETER[self.dtype] / (self.bandwidth_gb_s * 1e9) / self.efficiency
 
+    def seconds_per_prompt_batch(self, prompt: int | None = None) -> float:
+        """Estimated seconds to read one batch of prompts of ``prompt`` tokens (default
+        :func:`prompt_tokens`): 2 x parameters x tokens of compute."""
+        prompt = prompt_tokens() if prompt is None else prompt
+        flops = 2 * self.parameters * prompt * self.batch_size
+        return flops / (self.compute_tflops * 1e12) / self.efficiency
+
     def estimate_seconds(self, labels: int, tokens: float | None = None) -> float:
         """Estimated seconds to answer ``labels`` labels, each in ``tokens`` tokens
-        (default :func:`answer_tokens`): batches x tokens x :meth:`seconds_per_step`. An estimate."""
+        (default :func:`answer_tokens`): batches x (:meth:`seconds_per_prompt_batch` + tokens x
+        :meth:`seconds_per_step`). An estimate."""
         tokens = answer_tokens() if tokens is None else tokens
-        return math.ceil(labels / self.batch_size) * tokens * self.seconds_per_step()
+        return math.ceil(labels / self.batch_size) * (self.seconds_per_prompt_batch()
+                                                      + tokens * self.seconds_per_step())
 
     def command(self, dataset: str = "hmdb51") -> str:
         """The ``python -m lga anatomy`` command that regenerates ``dataset``'s anatomy with this model."""
@@ -124,16 +136,19 @@ ANATOMY_MODELS: dict[str, AnatomyModel] = {m.key: m for m in (
         key="colab-t4", model="microsoft/Phi-3.5-mini-instruct", revision=None, license="MIT",
         parameters=3.82e9, layers=32, kv_heads=32, head_dim=96, dtype="float16", device="cuda",
         runtime="a free Colab T4 GPU (15 GiB)", memory_gib=15.0, batch_size=8, max_new_tokens=512,
-        allowance_gib=1.5, bandwidth_gb_s=320.0, efficiency=0.5,
-        basis="NVIDIA's T4 datasheet gives 320 GB/s; half of it is assumed reached, since small "
-              "batches of greedy decoding also wait on kernel launches"),
+        allowance_gib=1.5, bandwidth_gb_s=320.0, compute_tflops=65.0, efficiency=0.5,
+        basis="NVIDIA's T4 datasheet gives 320 GB/s and 65 TFLOPS in mixed precision; half of each is "
+              "assumed reached, since small batches of greedy decoding also wait on kernel launches"),
     AnatomyModel(
         key="cpu", model="Qwen/Qwen2.5-0.5B-Instruct", revision=None, license="Apache-2.0",
         parameters=0.494e9, layers=24, kv_heads=2, head_dim=64, dtype="float32", device="cpu",
         runtime="a CPU runtime (a free Colab CPU runtime has about 12 GiB of RAM)", memory_gib=12.0,
-        batch_size=4, max_new_tokens=512, allowance_gib=1.0, bandwidth_gb_s=10.0, efficiency=0.5,
-        basis="about 10 GB/s of memory bandwidth assumed for two cores of a cloud CPU, half of it "
-              "reached; a CPU may be slower still, the compute of a step being small but not free"),
+        batch_size=4, max_new_tokens=512, allowance_gib=1.0, bandwidth_gb_s=10.0, compute_tflops=0.1,
+        efficiency=0.5,
+        basis="assumed for two cores of a cloud CPU: about 10 GB/s and 0.1 TFLOPS in float32, half of "
+              "each reached. A random-weight model of this shape, timed with one thread on a busy "
+              "2-core cloud machine (load average about 9), read four prompts in about two minutes and "
+              "then took 1.3 s per step: on a busy machine expect several times the estimate"),
 )}
 
 
