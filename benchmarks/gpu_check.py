@@ -11,7 +11,12 @@ run and the validation size overridden, it runs through the real command line:
    checkpointing for a few steps (the memory it saves and the speed it costs);
    ``python -m lga eval`` over 10,000 test episodes of the selected checkpoint;
 2. ``torchrun --nproc_per_node 1 -m lga train``: the NCCL + DDP path of a multi-GPU run;
-3. the transformers anatomy backend on a tiny random chat model, on the GPU.
+3. the transformers anatomy backend on a tiny random chat model, on the GPU;
+4. the T4 default of chapter 4 (``lga.anatomy.llm_choices``, ``colab-t4``: an open instruction-tuned
+   model in float16) writing the anatomy of HMDB51's test classes, with its time, its peak memory
+   (at most the T4's) and the estimate beside them. Where the model can be neither found in the local
+   Hugging Face cache nor downloaded, the step is reported as skipped, not failed (``--smoke`` never
+   loads it).
 
 It prints peak GPU memory, training tasks per second and evaluation time, writes them as JSON
 (``--out``), and exits non-zero if any step failed or a shot's recipe peaked above ``--max-peak-gib``
@@ -172,6 +177,60 @@ def anatomy_backend(work: Path, device: str) -> dict:
     return {"device": str(backend.lm.device), "labels": len(labels), "reported_failures": len(report.failed)}
 
 
+def student_anatomy_model(work: Path, device: str, choice=None, allow_download: bool = True,
+                          dataset: str = "hmdb51") -> dict:
+    """Chapter 4's model for a free Colab T4 (``choice``, default ``colab-t4``) answering the test classes
+    of ``dataset``: coverage, seconds (with the table's estimate beside them) and peak GPU memory, which
+    must fit ``choice.memory_gib``. A model that is neither cached nor downloadable is reported as
+    ``skipped``; any other error fails the step."""
+    import torch
+
+    from lga.anatomy.backends import generate_anatomy, make_backend
+    from lga.anatomy.llm_choices import anatomy_model
+    from lga.anatomy.prompts import DATASET_HINTS, PromptSpec
+    from lga.anatomy.shipped import load_shipped_anatomy
+
+    choice = choice or anatomy_model("colab-t4")
+    info = {"model": choice.model, "dtype": choice.dtype, "revision": choice.revision,
+            "weights_gib": round(choice.weight_gib, 2), "bound_gib": round(choice.peak_gib, 2)}
+    cuda = torch.device(device).type == "cuda"
+    if cuda:
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+    try:
+        backend = make_backend("transformers", model=choice.model, revision=choice.revision, device=device,
+                               dtype=choice.dtype, batch_size=choice.batch_size,
+                               max_new_tokens=choice.max_new_tokens, seed=0,
+                               local_files_only=not allow_download)
+    except OSError as e:        # not in the local cache, and no download allowed or possible
+        return {**info, "skipped": f"{choice.model} is not available offline "
+                                   f"({'no download tried' if not allow_download else 'download failed'}: "
+                                   f"{str(e).splitlines()[0][:200]})"}
+    shipped = load_shipped_anatomy(dataset)
+    from lga.data.splits import load_split
+    try:
+        names = sorted({e.class_name for e in load_split(dataset, "test")})
+    except Exception:            # noqa: BLE001 - no split lists here: the first classes of the file
+        names = sorted(shipped.classes)[:10]
+    labels = {n: shipped[n].label for n in names}
+    t0 = time.perf_counter()
+    report = generate_anatomy(labels, backend, work / f"anatomy_{choice.key}.json",
+                              spec=PromptSpec(dataset_hint=DATASET_HINTS.get(dataset)), dataset=dataset)
+    seconds = time.perf_counter() - t0
+    peak = torch.cuda.max_memory_allocated() / 2**30 if cuda else None
+    out = {**info, "device": str(backend.lm.device), "labels": len(labels), "covered": len(report.covered),
+           "failed": len(report.failed), "seconds": round(seconds, 1),
+           "estimate_s": round(choice.estimate_seconds(len(labels)), 1),
+           "peak_memory_gib": None if peak is None else round(peak, 2)}
+    del backend
+    if cuda:
+        torch.cuda.empty_cache()
+    if peak is not None and peak > choice.memory_gib:
+        raise RuntimeError(f"{choice.model} peaked at {peak:.2f} GiB, above the {choice.memory_gib:g} GiB "
+                           f"of {choice.runtime}: {out}")
+    return out
+
+
 def environment() -> dict:
     import torch
 
@@ -247,6 +306,11 @@ def main(argv=None) -> int:
                             + overrides(data, 4, val_eps, weights, a.smoke), env, launcher=launcher),
                         summary_of(ddp))[1])
     checks.run("transformers anatomy backend", anatomy_backend, work, "cuda" if torch.cuda.is_available() else "cpu")
+    if a.smoke:      # a CPU-sized run never loads a 4B model
+        checks.results["chapter 4 model for a T4"] = {"ok": True, "seconds": 0.0,
+                                                      "skipped": "--smoke: not loaded"}
+    else:
+        checks.run("chapter 4 model for a T4", student_anatomy_model, work, "cuda", None, online())
 
     results["checks"] = checks.results
     print("\n" + "=" * 72)

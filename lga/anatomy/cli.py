@@ -6,6 +6,10 @@ Examples::
     python -m lga anatomy --dataset hmdb51 --backend transformers \\
         --model Qwen/Qwen2.5-7B-Instruct --dtype bfloat16 --out runs/anatomy/hmdb51.json
 
+    # the same on a free Colab T4 (colab-t4) or a CPU runtime (cpu): lga.anatomy.llm_choices
+    python -m lga anatomy --dataset hmdb51 --backend transformers --model colab-t4 \\
+        --out runs/anatomy/hmdb51_phi-3.5-mini-instruct.json
+
     # a local chat model, classes from the shared split tables
     python -m lga anatomy --dataset hmdb51 --classes ../shared/splits/hmdb51 \\
         --backend transformers --model Qwen/Qwen2.5-7B-Instruct --out runs/anatomy/hmdb51.json
@@ -38,6 +42,7 @@ import csv
 import sys
 from pathlib import Path
 
+from .llm_choices import ANATOMY_MODELS
 from .names import humanize_label, strip_name_markers
 
 __all__ = ["main", "add_arguments", "run", "read_class_table", "read_label_file"]
@@ -57,7 +62,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     src.add_argument("--root", type=Path, help="a prepared dataset root (reads its classes.tsv)")
     be = parser.add_argument_group("backend")
     be.add_argument("--backend", choices=("transformers", "openai", "cache"), required=True)
-    be.add_argument("--model", help="model name or path (transformers, openai)")
+    be.add_argument("--model", help="model name or path (transformers, openai); transformers also takes "
+                                    "colab-t4 or cpu, the two models of lga.anatomy.llm_choices")
     be.add_argument("--base-url", default="https://api.openai.com/v1", help="openai: API root URL")
     be.add_argument("--api-key-env", default="OPENAI_API_KEY",
                     help="openai: environment variable holding the API key (may be unset)")
@@ -188,9 +194,16 @@ def _backend(args):
                             api_key_env=args.api_key_env, timeout_s=args.timeout,
                             max_retries=args.max_retries, max_tokens=args.max_new_tokens,
                             seed=args.seed)
-    return make_backend("transformers", model=args.model, device=args.device, dtype=args.dtype,
+    model, device, dtype, revision = args.model, args.device, args.dtype, args.revision
+    if model in ANATOMY_MODELS and not Path(model).exists():     # a named choice: colab-t4, cpu
+        choice = ANATOMY_MODELS[model]
+        model, device = choice.model, device or choice.device
+        dtype = choice.dtype if dtype == "auto" else dtype
+        revision = revision or choice.revision
+        print(f"--model {args.model}: {model} in {dtype} on {device} ({choice.runtime})", file=sys.stderr)
+    return make_backend("transformers", model=model, device=device, dtype=dtype,
                         batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
-                        seed=args.seed, local_files_only=args.local_files_only, revision=args.revision)
+                        seed=args.seed, local_files_only=args.local_files_only, revision=revision)
 
 
 def run(args: argparse.Namespace) -> int:
