@@ -115,6 +115,11 @@ class DataConfig:
     augment: str = field(default="none", metadata=_choices("none", "crop"))
     crop_scale: float = field(default=1.0, metadata=_range(0, 1, strict=True))   # CLIP-FSAR: 224/256
     crop_grid: int = field(default=3, metadata=_range(1))
+    # check the dataset against the manifest in its dataset.json before use (lga.data.manifest); false
+    # (--no-verify) uses it unchecked, and the run's config.yaml records that
+    verify: bool = True
+    # read videos and frame folders that are symlinks to outside the dataset folder (else refused)
+    allow_symlinks: bool = False
 
 
 @dataclass

@@ -798,3 +798,38 @@ def test_overwrite_deletes_only_a_folder_prepare_made(shared_splits, tmp_path):
     with pytest.raises(P.PrepareError, match="not deleting anything"):
         _prepare_hmdb(raw, stranger, shared_splits, short_side=32, overwrite=True)
     assert (stranger / "videos" / "holiday" / "beach.mov").read_bytes() == b"precious"
+
+
+def test_prepare_records_a_manifest_that_train_and_eval_check(shared_splits, tmp_path, monkeypatch):
+    """Every video, split list and classes.tsv is recorded (size, sha256) in dataset.json; a damaged
+    video is refused by name with the command that repairs it, and that command does."""
+    from lga.data import manifest as M
+
+    monkeypatch.setenv("LGA_DATA_DIR", str(tmp_path / "cache"))
+    raw, picks = _hmdb_raw(shared_splits, tmp_path, n=2)
+    out = tmp_path / "out"
+    _prepare_hmdb(raw, out, shared_splits, short_side=32, workers=0)
+    files = json.loads((out / "dataset.json").read_text())["files"]
+    videos = sorted(f"videos/{rel(e.class_name, e)}.mp4" for e in picks)
+    assert sorted(files) == sorted(["classes.tsv"] + [f"splits/{s}.txt" for s in L.SPLITS] + videos)
+    video = out / videos[0]
+    assert files[videos[0]] == {"bytes": video.stat().st_size, "sha256": M.file_sha256(video)}
+    assert M.verify_dataset(out).hashed == 0          # prepare hashed them already: nothing is read again
+    video.write_bytes(video.read_bytes()[:300])
+    with pytest.raises(M.DatasetMismatchError) as info:
+        M.verify_dataset(out)
+    msg = str(info.value)
+    assert f"{video}: 300 bytes, the manifest says {files[videos[0]]['bytes']}" in msg
+    assert f"delete the files named above and run the same `python -m lga prepare hmdb51 --raw ... --out {out}`" in msg
+    video.unlink()                                     # the repair the message gives
+    _prepare_hmdb(raw, out, shared_splits, short_side=32, workers=0)
+    assert M.verify_dataset(out).files == len(files)
+    meta = json.loads((out / "dataset.json").read_text())
+    del meta["files"]                                  # a folder prepared before manifests existed
+    (out / "dataset.json").write_text(json.dumps(meta))
+    with pytest.raises(M.DatasetMismatchError, match="no file manifest") as info:
+        M.verify_dataset(out)
+    assert "run the same `python -m lga prepare hmdb51 --raw ... --out" in str(info.value)
+    assert "converts nothing already done" in str(info.value) and "delete" not in str(info.value)
+    assert not _prepare_hmdb(raw, out, shared_splits, short_side=32, workers=0).prepared
+    assert M.verify_dataset(out).files == len(files)

@@ -797,7 +797,9 @@ def verify(root: str | Path, deep: bool = False) -> list[str]:
     """What is wrong with the dataset at ``root``, checked against the manifest of its
     ``dataset.json``: a missing file, a file of another size (a video of another frame count or frame
     size), an extra video, or (small files always; videos with ``deep=True``) other content by
-    sha256. Returns the problems (empty: complete). Cheap without ``deep``: a ``stat`` per video."""
+    sha256. Returns the problems (empty: complete). Cheap without ``deep``: a ``stat`` per video.
+    Symlinked files are followed (this checks content; :func:`lga.data.manifest.verify_dataset`, which
+    ``lga train`` and ``lga eval`` run, also refuses files that lead outside the folder)."""
     root = Path(root)
     meta_path = root / "dataset.json"
     try:
@@ -810,25 +812,9 @@ def verify(root: str | Path, deep: bool = False) -> list[str]:
     files = meta.get("files")
     if not isinstance(files, dict):
         return [f"{meta_path}: no file manifest (made by an older generator)"]
-    problems = []
-    for rel, rec in files.items():
-        path = root / rel
-        try:
-            size = path.stat().st_size
-        except OSError:
-            problems.append(f"{path}: missing")
-            continue
-        if size != rec.get("bytes"):
-            problems.append(f"{path}: {size} bytes, the manifest says {rec.get('bytes')}")
-        elif (deep or not rel.startswith("videos/")) and _file_record(path)["sha256"] != rec.get("sha256"):
-            problems.append(f"{path}: content differs from the manifest (sha256)")
-    for folder in ("videos", "frames"):
-        for dirpath, _, names in os.walk(root / folder):
-            for n in names:
-                rel = Path(dirpath, n).relative_to(root).as_posix()
-                if rel not in files:
-                    problems.append(f"{root / rel}: not in the manifest")
-    return problems
+    from .manifest import problems
+
+    return problems(root, files, deep=deep, allow_symlinks=True)[0]
 
 
 def get_atomic_actions(root: str | Path | None = None, cfg: AtomicActionsConfig | None = None,

@@ -8,7 +8,6 @@ last) is refused: its preparation was interrupted or is still running.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import layout
+from .layout import read_dataset_meta
 from .video import VideoError, read_video
 
 
@@ -31,29 +31,6 @@ class VideoItem:
     class_name: str
 
 
-def read_dataset_meta(root: str | os.PathLike) -> dict:
-    """The ``dataset.json`` of a complete dataset folder.
-
-    Raises:
-        FileNotFoundError: there is none (the folder is incomplete: a preparation was interrupted, or
-            is still running), with what to do.
-        ValueError: it is not a JSON object.
-    """
-    path = Path(root) / "dataset.json"
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{root} is not a complete dataset: it has no dataset.json, which `lga prepare` and "
-            "make_atomic_actions write last. Its preparation was interrupted (or is still running): run "
-            "the same command again to complete it (it keeps what is done), or prepare it afresh.")
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: not valid JSON ({e}); prepare the dataset again") from e
-    if not isinstance(meta, dict):
-        raise ValueError(f"{path}: expected a JSON object, got {type(meta).__name__}; prepare the dataset again")
-    return meta
-
-
 class VideoDataset:
     """The videos of one split of a prepared dataset.
 
@@ -62,6 +39,8 @@ class VideoDataset:
         split: ``"train"``, ``"val"`` or ``"test"``.
         num_frames: T, frames per clip.
         mode: ``"test"`` (deterministic frames) or ``"train"`` (random frame per segment).
+        allow_symlinks: read videos and frame folders that are symlinks to outside ``root`` (by default
+            every path a split list leads to must resolve inside ``root``, symlinks included).
 
     ``dataset[i]`` returns ``(frames uint8 [T, H, W, 3], label)`` in test mode;
     ``dataset.get(i, rng)`` samples train-mode frames from a numpy Generator.
@@ -70,31 +49,50 @@ class VideoDataset:
 
     Raises:
         FileNotFoundError: ``root`` has no ``dataset.json``: it is not a complete dataset.
+        ValueError: a line of the split list is not ``class_dir/video_id`` of a class of the split,
+            or leads outside ``root`` (:class:`~lga.data.layout.OutsideRootError`, listing them all).
     """
 
-    def __init__(self, root: str | os.PathLike, split: str, num_frames: int = 8, mode: str = "test"):
+    def __init__(self, root: str | os.PathLike, split: str, num_frames: int = 8, mode: str = "test", *,
+                 allow_symlinks: bool = False):
         self.root, self.split, self.num_frames, self.mode = Path(root), split, num_frames, mode
+        self.allow_symlinks = allow_symlinks
         self.meta = read_dataset_meta(self.root)
         classes = [c for c in layout.read_classes(self.root) if c.split == split]
         by_dir = {c.class_dir: c for c in classes}
         self.class_names = [c.class_name for c in sorted(classes, key=lambda c: c.label_index)]
         self.items: list[VideoItem] = []
         self.missing: list[str] = []
+        outside: list[layout.OutsideRootError] = []
+        folders: dict = {}        # real paths of the class folders, resolved once
         for key in layout.read_split_list(self.root, split):
             class_dir = key.split("/")[0]
             if class_dir not in by_dir:
                 raise ValueError(f"{self.root / 'splits' / (split + '.txt')}: class folder {class_dir!r} "
                                  f"of {key!r} is not a {split} class in classes.tsv")
             try:
-                path = layout.find_video(self.root, key)
+                path = layout.find_video(self.root, key, allow_symlinks, folders)
             except FileNotFoundError:
                 self.missing.append(key)
                 continue
+            except layout.OutsideRootError as e:
+                outside.append(e)
+                continue
             c = by_dir[class_dir]
             self.items.append(VideoItem(key, path, c.label_index, c.class_name))
+        if len(outside) == 1:
+            raise outside[0]
+        if outside:
+            raise layout.OutsideRootError.of_list(self.root / "splits" / f"{split}.txt", outside, self.root)
 
     def __len__(self) -> int:
         return len(self.items)
+
+    @property
+    def read_options(self) -> dict:
+        """Keywords for :func:`~lga.data.video.read_video` to read this dataset's videos as it does:
+        inside ``root``, symlinks out of it only if ``allow_symlinks``."""
+        return {"root": self.root, "allow_symlinks": self.allow_symlinks}
 
     @property
     def labels(self) -> np.ndarray:
@@ -102,11 +100,12 @@ class VideoDataset:
         return np.array([it.label for it in self.items], dtype=np.int64)
 
     def __getitem__(self, i: int):
-        return read_video(self.items[i].path, self.num_frames, "test"), self.items[i].label
+        return read_video(self.items[i].path, self.num_frames, "test", **self.read_options), self.items[i].label
 
     def get(self, i: int, rng: np.random.Generator | None = None):
         """Frames of video ``i`` in this dataset's mode (``rng`` needed in train mode)."""
-        return read_video(self.items[i].path, self.num_frames, self.mode, rng), self.items[i].label
+        return read_video(self.items[i].path, self.num_frames, self.mode, rng,
+                          **self.read_options), self.items[i].label
 
 
 @dataclass

@@ -13,7 +13,9 @@ SSv2-Full:
    to before cropping 224; aspect kept, sizes even), optionally resample it to ``fps`` or cap it at
    ``max_frames`` (evenly spaced over the whole video), and write ``videos/<class_dir>/<id>.mp4``
    with :func:`lga.data.video.write_video` (atomic);
-5. write ``splits/{train,val,test}.txt``, ``classes.tsv`` and, last, ``dataset.json``.
+5. write ``splits/{train,val,test}.txt``, ``classes.tsv`` and, last, ``dataset.json``, with the
+   size and sha256 of every video, split list and anatomy file (:mod:`lga.data.manifest`), which
+   ``lga train`` and ``lga eval`` check the folder against before using it.
 
 Videos are converted by ``workers`` processes, which end when the preparing process ends (even
 killed). Each video has a time limit; a video whose decoder hangs or crashes its process is reported
@@ -857,6 +859,9 @@ def _write_layout(out: Path, dataset: str, split_format: str, entries: dict, nam
                       "val: recovered from the SSv2 annotations (template of each video id)",
             **{s: {"names": names[s], **name_info[s]} for s in SPLITS},
         }
+    from .manifest import build_manifest
+
+    meta["files"] = build_manifest(out)    # what train and eval check the folder against
     write_json(out / "dataset.json", meta)  # last: from here on the folder is complete
 
 

@@ -27,7 +27,7 @@ import av
 import numpy as np
 import torch
 
-from .layout import FRAME_EXTENSIONS, atomic_path
+from .layout import FRAME_EXTENSIONS, OutsideRootError, atomic_path, confined, is_inside
 from .sampling import sample_indices
 
 #: the largest frame (width x height) read from a video or a frame image: 8192 x 8192, well above
@@ -150,8 +150,21 @@ def count_frames(path: str | os.PathLike) -> int:
     return _decode(path)[0]
 
 
+def _check_images(folder: Path, files: list[Path], root: Path | None, allow_symlinks: bool) -> None:
+    """Refuse a frame image of ``folder`` that resolves outside ``root`` (else outside ``folder``)."""
+    if allow_symlinks:
+        return
+    within = os.path.realpath(root if root is not None else folder)
+    for f in files:
+        target = os.path.realpath(f)
+        if not is_inside(target, within):
+            where = f"the dataset folder {root}" if root is not None else f"its frame folder {folder}"
+            raise VideoError(f, f"a symlink to {target}, outside {where}: refused (allow_symlinks=True reads it)")
+
+
 def read_video(path: str | os.PathLike, num_frames: int = 8, mode: str = "test",
-               rng: np.random.Generator | None = None, return_indices: bool = False):
+               rng: np.random.Generator | None = None, return_indices: bool = False, *,
+               root: str | os.PathLike | None = None, allow_symlinks: bool = False):
     """Read ``num_frames`` frames of a video file or frame folder.
 
     A video file is read in two passes: its packets are counted (no decoding), then it is decoded
@@ -166,15 +179,25 @@ def read_video(path: str | os.PathLike, num_frames: int = 8, mode: str = "test",
             segment, drawn from ``rng``.
         rng: numpy Generator for ``train`` mode.
         return_indices: also return the indices of the frames read (in the video's frame numbering).
+        root: the dataset folder ``path`` belongs to: ``path`` and every frame image read must resolve
+            inside it (a video of a :class:`~lga.data.dataset.VideoDataset` is read so). Without
+            ``root``, the frame images of a folder must resolve inside that folder.
+        allow_symlinks: follow symlinks wherever they lead (``..`` and absolute paths stay refused).
 
     Returns:
         uint8 tensor ``[T, H, W, 3]`` (RGB), and int64 array ``[T]`` if ``return_indices``.
 
     Raises:
         VideoError: the file is missing, empty, unreadable, oversized, has fewer than ``num_frames``
-            frames, or (a folder) its frame numbers have a gap or a repeat.
+            frames, (a folder) its frame numbers have a gap or a repeat, or it leads outside ``root``
+            (or a frame image outside its folder).
     """
     path = Path(path)
+    if root is not None:
+        try:
+            confined(root, os.path.relpath(os.path.abspath(path), os.path.abspath(root)), allow_symlinks)
+        except OutsideRootError as e:
+            raise VideoError(path, str(e).split(": ", 1)[1]) from None
     if not path.exists():
         raise VideoError(path, "does not exist")
 
@@ -188,6 +211,7 @@ def read_video(path: str | os.PathLike, num_frames: int = 8, mode: str = "test",
         files = _frame_files(path)
         check(len(files))
         idx = sample_indices(len(files), num_frames, mode, rng)
+        _check_images(path, [files[i] for i in idx], None if root is None else Path(root), allow_symlinks)
         arrays = [_read_image(files[i]) for i in idx]
     else:
         if path.stat().st_size == 0:

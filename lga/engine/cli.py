@@ -13,6 +13,12 @@ the head alone on the cached features.
 Components come from lga's registry only (:mod:`lga.engine.build`): a config or checkpoint naming
 ``"package.module:Class"`` is refused unless that exact string is passed to ``--allow-component``.
 Without ``--config``, ``eval`` uses the checkpoint's own run config (:func:`checkpoint_config`).
+
+Both check the dataset against the manifest in its ``dataset.json`` before reading it
+(:func:`lga.data.manifest.verify_dataset`; a second run re-reads no file that is unchanged) and refuse
+a folder that differs, naming the files; ``--no-verify`` (``data.verify=false``) skips the check, and
+the run's ``config.yaml`` records it. Videos and frame folders must lie inside the dataset folder;
+``--set data.allow_symlinks=true`` follows symlinks out of it.
 """
 
 from __future__ import annotations
@@ -33,6 +39,19 @@ def _common(p: argparse.ArgumentParser):
                    help="trust this 'package.module:Class' named as model.encoder or model.head in the config "
                         "(repeatable); without it such a name is refused and nothing is imported")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-verify", action="store_true",
+                   help="use the dataset without checking it against the manifest in its dataset.json "
+                        "(data.verify=false; the run's config records it)")
+
+
+def _verify_setting(cfg, args, from_checkpoint: bool = False):
+    """Apply --no-verify. A config taken from a checkpoint verifies again unless told otherwise here:
+    a run that skipped the check does not pass that on to its evaluations."""
+    if args.no_verify:
+        cfg.data.verify = False
+    elif from_checkpoint and not any(o.split("=", 1)[0].strip() == "data.verify" for o in args.overrides):
+        cfg.data.verify = True
+    return cfg
 
 
 def _allow(args) -> bool:
@@ -117,6 +136,7 @@ def train_main(argv=None) -> int:
     cfg = _load(args) if _allow(args) else None
     if cfg is None:
         return 2
+    _verify_setting(cfg, args)
     from .train import NonFiniteLossError, train
     try:
         r = train(cfg, args.out, resume=args.resume, progress=not args.no_progress, stop_after=args.stop_after)
@@ -152,10 +172,12 @@ def eval_main(argv=None) -> int:
         if note:
             print(f"lga eval: {note}", file=sys.stderr)
         print(f"config: {source}", file=sys.stderr)
+        _verify_setting(cfg, args, from_checkpoint=True)
     else:
         cfg = _load(args)
     if cfg is None:
         return 2
+    _verify_setting(cfg, args)
     if args.episodes is not None and args.episodes < 1:
         print("lga eval: --episodes must be >= 1", file=sys.stderr)
         return 2

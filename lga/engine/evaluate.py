@@ -248,6 +248,7 @@ def evaluate_checkpoint(cfg, checkpoint=None, episodes: int | None = None, split
     ValueError.
     """
     from ..data.dataset import VideoDataset
+    from ..data.manifest import verify_dataset
     from .augment import Crops
     from .build import anatomy_source, build_text_bank
     from .checkpoint import file_hash, load_model_weights, read_metadata
@@ -272,7 +273,8 @@ def evaluate_checkpoint(cfg, checkpoint=None, episodes: int | None = None, split
         ck_meta = load_model_weights(checkpoint, EpisodicModel(None, model.head) if head_only else model)
     model.to(device).eval()
     root = cfg.dataset_root()
-    ds = VideoDataset(root, split, cfg.data.num_frames, mode="test")
+    verify_dataset(root, allow_symlinks=cfg.data.allow_symlinks, skip=not cfg.data.verify)
+    ds = VideoDataset(root, split, cfg.data.num_frames, mode="test", allow_symlinks=cfg.data.allow_symlinks)
     try:    # fail now, not after encoding the whole split
         EpisodeSampler(ds.labels, cfg.data.n_way, cfg.data.k_shot, cfg.data.test_queries, num_episodes=1)
     except ValueError as e:
@@ -299,6 +301,7 @@ def evaluate_checkpoint(cfg, checkpoint=None, episodes: int | None = None, split
     result.meta = {"checkpoint": str(checkpoint) if checkpoint else None, "checkpoint_step": ck_meta.get("step"),
                    "config": cfg.name, "dataset": cfg.data.dataset, "split": split,
                    "n_way": cfg.data.n_way, "k_shot": cfg.data.k_shot, "queries": cfg.data.test_queries,
-                   "seed": cfg.eval.seed, "videos": len(keys), "skipped": report.skipped,
+                   "seed": cfg.eval.seed, "videos": len(keys), "dataset_verified": cfg.data.verify,
+                   "skipped": report.skipped,
                    "missing": report.missing}
     return result

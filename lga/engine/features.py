@@ -55,7 +55,7 @@ class _TestClips(torch.utils.data.Dataset):
         from ..data.video import VideoError, read_video
         item = self.dataset.items[i]
         try:
-            clip = read_video(item.path, self.dataset.num_frames, "test")
+            clip = read_video(item.path, self.dataset.num_frames, "test", **getattr(self.dataset, "read_options", {}))
         except VideoError as e:
             return i, None, e.reason
         if self.crops is not None:
@@ -297,7 +297,7 @@ class FrameBank(_Videos):
                 n = total if cache_frames <= 0 else min(cache_frames, total)
                 if n < dataset.num_frames:
                     raise VideoError(item.path, f"has {n} frames, fewer than the {dataset.num_frames} needed")
-                clip = read_video(item.path, n, "test")                          # [n, H, W, 3]
+                clip = read_video(item.path, n, "test", **getattr(dataset, "read_options", {}))  # [n, H, W, 3]
             except VideoError as e:
                 report.skipped[item.key] = e.reason
                 continue
@@ -384,7 +384,7 @@ class FrozenFeatures:
             if split not in splits:
                 out[split] = None
                 continue
-            ds = VideoDataset(root, split, cfg.data.num_frames, mode="test")
+            ds = VideoDataset(root, split, cfg.data.num_frames, mode="test", allow_symlinks=cfg.data.allow_symlinks)
             bank = build_text_bank(cfg.model, ds.class_names, encoder=encoder, anatomy=anatomy)
             bank = bank.to("cpu") if bank is not None else None
             if split == "train":

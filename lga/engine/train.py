@@ -52,7 +52,8 @@ __all__ = ["train", "episode_loss", "make_task", "stack_tasks", "TrainEpisodes",
 LOG_FIELDS = ("step", "epoch", "lr", "loss", "accuracy", "grad_norm", "episodes_per_s",
               "val_accuracy", "val_ci95", "best_step", "elapsed_s")
 #: keys that may differ between a run and its resumption
-RESUMABLE_CHANGES = ("data.workers", "train.log_interval", "train.device", "train.feature_cache", "eval", "name")
+RESUMABLE_CHANGES = ("data.workers", "data.verify", "data.allow_symlinks", "train.log_interval", "train.device",
+                     "train.feature_cache", "eval", "name")
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -190,7 +191,8 @@ class TrainEpisodes(torch.utils.data.Dataset):
             try:
                 mode = "train" if self.sampling == "random" else "test"
                 clip, frames = read_video(self.source.items[i].path, self.num_frames, mode,
-                                          rng if mode == "train" else None, return_indices=True)
+                                          rng if mode == "train" else None, return_indices=True,
+                                          **getattr(self.source, "read_options", {}))
                 view = self.crops.train_view(self.crops.draw(rng), clip.shape[1], clip.shape[2])
                 bounds = None
                 if self.phase_bounds is not None:
@@ -328,6 +330,7 @@ def train(cfg, out_dir, resume: bool = False, progress: bool = True, stop_after:
     """
     from ..config import config_diff, validate
     from ..data.dataset import VideoDataset
+    from ..data.manifest import verify_dataset
     from .build import check_components
 
     validate(cfg)
@@ -362,10 +365,12 @@ def train(cfg, out_dir, resume: bool = False, progress: bool = True, stop_after:
 
     # --- data (checked before anything is written or encoded)
     root = cfg.dataset_root()
+    verify_dataset(root, allow_symlinks=d.allow_symlinks, skip=not d.verify)
     crops = Crops.from_config(d)
     if features is None:
-        train_ds = VideoDataset(root, "train", d.num_frames, mode="train" if d.train_sampling == "random" else "test")
-        val_ds = VideoDataset(root, "val", d.num_frames, mode="test")
+        train_ds = VideoDataset(root, "train", d.num_frames, mode="train" if d.train_sampling == "random" else "test",
+                                allow_symlinks=d.allow_symlinks)
+        val_ds = VideoDataset(root, "val", d.num_frames, mode="test", allow_symlinks=d.allow_symlinks)
         train_labels, val_labels = train_ds.labels, val_ds.labels
     else:
         features.check(cfg)
