@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 import pytest
-import yaml
+from lga.yaml_io import load_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 PLAN = ROOT / "book" / "course_plan.md"
@@ -96,7 +96,7 @@ def test_the_estimate_counts_what_a_student_does(tmp_path):
 
 
 def test_pages_are_in_the_toc_with_their_labels():
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    toc = load_yaml(ROOT / "_toc.yml")
     files = [entry["file"] for entry in toc["chapters"]]
     assert "book/course_plan" in files and "book/instructor_notes" in files
     assert PLAN.read_text().startswith("(course_plan)=\n# ")
