@@ -455,11 +455,18 @@ def config_dirs() -> list[Path]:
     return [d for d in (here / "configs", here.parent / "configs") if d.is_dir()]
 
 
+#: folders of ``configs/`` that hold recipes other than run configs (``tiny_clip/``: the tiny CLIP's,
+#: :data:`lga.models.tiny_clip.TINY_CLIP_RECIPE`)
+RECIPE_DIRS = ("tiny_clip",)
+
+
 def list_configs() -> list[str]:
-    """Names of the shipped configs (``"hmdb51_5way_1shot"``, ``"ablations/hmdb51_5way_1shot_full"``, ...)."""
+    """Names of the shipped run configs (``"hmdb51_5way_1shot"``, ``"ablations/hmdb51_5way_1shot_full"``,
+    ...; not the recipes of :data:`RECIPE_DIRS`)."""
     names = set()
     for d in config_dirs():
-        names.update(p.relative_to(d).with_suffix("").as_posix() for p in d.rglob("*.yaml"))
+        names.update(p.relative_to(d).with_suffix("").as_posix() for p in d.rglob("*.yaml")
+                      if p.relative_to(d).parts[0] not in RECIPE_DIRS)
     return sorted(names)
 
 

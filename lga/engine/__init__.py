@@ -4,7 +4,11 @@
                                 accumulation, warm-up + step schedule, AMP on CUDA, clipping, a
                                 non-finite-loss guard, validation-based model selection, exact resume,
                                 DDP under torchrun; a fine-tuned or a frozen backbone (heads trained on
-                                cached features); ``episode_loss``, the step a teaching loop calls too.
+                                cached features); in named pieces (``setup_run``, ``train_step``,
+                                ``validate_run``, ``save_last``); ``train_step``, the step a teaching
+                                loop calls too.
+- :mod:`lga.engine.optim`       the optimizer factory, the learning-rate schedule and the optimizer step,
+                                shared by the meta-training and the tiny CLIP's training.
 - :mod:`lga.engine.evaluate`    thousands of episodes in batches on features computed once, mean and 95%
                                 CI, ``compare`` (paired interval), ``evaluate_checkpoint``.
 - :mod:`lga.engine.protocol`    the results table: rows x shots x seeds through ``train``, shared test
