@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..data.episodes import Episode, EpisodeSampler
+from ..data.layout import DISK_FULL_ERRNOS, DiskFullError, atomic_write_text
 from . import checkpoint as ckpt
 from .augment import Crops
 from .build import anatomy_source, build_text_bank
@@ -50,6 +52,7 @@ from .evaluate import evaluate_episodes
 from .features import FrameBank, FrozenFeatures, encode_split, sampled_bounds, video_bounds
 from .model import EpisodicModel, backbone_mode, build_model, derive_seed
 from .optim import LRSchedule, NonFiniteLossError, make_optimizer, optimizer_step
+from .runlock import RunLock, RunLockedError
 
 __all__ = ["train", "setup_run", "train_step", "validate_run", "record_validation", "save_last", "restore",
            "training_data", "Run", "StepResult", "episode_loss", "make_task", "stack_tasks", "TrainEpisodes",
@@ -57,7 +60,9 @@ __all__ = ["train", "setup_run", "train_step", "validate_run", "record_validatio
 # also importable from here (documented in lga.engine.optim): LRSchedule, make_optimizer, NonFiniteLossError
 
 LOG_FIELDS = ("step", "epoch", "lr", "loss", "accuracy", "grad_norm", "episodes_per_s",
-              "val_accuracy", "val_ci95", "best_step", "elapsed_s")
+              "val_accuracy", "val_ci95", "best_step", "elapsed_s", "note")
+#: columns of ``log.csv`` that hold text, not numbers
+LOG_TEXT_FIELDS = ("note",)
 #: keys that may differ between a run and its resumption
 RESUMABLE_CHANGES = ("data.workers", "train.log_interval", "train.device", "train.feature_cache", "eval", "name")
 
@@ -207,12 +212,14 @@ class RunLog:
             return
         rows = []
         if resume_step is not None and self.path.is_file():
-            with open(self.path, newline="") as f:
-                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
-        with open(self.path, "w", newline="") as f:
-            w = csv.DictWriter(f, LOG_FIELDS)
-            w.writeheader()
-            w.writerows(rows)
+            with open(self.path, newline="") as f:      # (a row cut short by a full disk is dropped)
+                rows = [{k: r.get(k) or "" for k in LOG_FIELDS} for r in csv.DictReader(f)
+                        if (r.get("step") or "").isdigit() and int(r["step"]) <= resume_step]
+        text = io.StringIO()
+        w = csv.DictWriter(text, LOG_FIELDS)
+        w.writeheader()
+        w.writerows(rows)
+        atomic_write_text(self.path, text.getvalue())
         try:  # optional
             from torch.utils.tensorboard import SummaryWriter
             self.tb = SummaryWriter(str(run_dir / "tensorboard"), purge_step=resume_step)
@@ -222,8 +229,15 @@ class RunLog:
     def write(self, **row):
         if not self.enabled:
             return
-        with open(self.path, "a", newline="") as f:
-            csv.DictWriter(f, LOG_FIELDS).writerow({k: row.get(k, "") for k in LOG_FIELDS})
+        text = io.StringIO()
+        csv.DictWriter(text, LOG_FIELDS).writerow({k: row.get(k, "") for k in LOG_FIELDS})
+        try:
+            with open(self.path, "a", newline="") as f:
+                f.write(text.getvalue())
+        except OSError as e:
+            if e.errno in DISK_FULL_ERRNOS:
+                raise DiskFullError(self.path, len(text.getvalue()), e) from e
+            raise
         if self.tb is not None:
             for k, v in row.items():
                 if k != "step" and isinstance(v, (int, float)) and v != "":
@@ -238,7 +252,8 @@ def read_log(run_dir) -> list[dict]:
     """Rows of a run's ``log.csv`` with numbers parsed (empty cells become None)."""
     with open(Path(run_dir) / "log.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    return [{k: (float(v) if v not in ("", None) else None) for k, v in r.items()} for r in rows]
+    return [{k: (v if k in LOG_TEXT_FIELDS else float(v)) if v not in ("", None) else None for k, v in r.items()}
+            for r in rows]
 
 # ----------------------------------------------------------------------------- one step
 @dataclass
@@ -350,6 +365,8 @@ class Run:
     best_val: float | None = None
     best_step: int | None = None
     val_history: list = field(default_factory=list)
+    log_window: list = field(default_factory=list)   # (loss, accuracy) of the steps since the last log row
+    optimizer_restarted: bool = False                # resumed with a fresh optimizer (restart_optimizer)
 
     @property
     def last_path(self) -> Path:
@@ -381,7 +398,7 @@ def _check_run_dir(cfg, run_dir: Path, resume: bool, resolved: dict) -> None:
 
 
 def setup_run(cfg, out_dir, resume: bool = False, progress: bool = True, features: FrozenFeatures | None = None,
-              dist=None) -> Run:
+              dist=None, restart_optimizer: bool = False) -> Run:
     """Everything :func:`train` needs before its first step, checked before anything is written:
     the processes and device, the run folder (``--resume`` or a new run), the data, the model (with
     a frozen backbone: the head, on features encoded once), the optimizer and schedule, and, with
@@ -453,7 +470,7 @@ def setup_run(cfg, out_dir, resume: bool = False, progress: bool = True, feature
               val_ds, features, {"backbone": mode, "encoder_key": features.key if mode == "frozen" else None},
               resolved)
     if resume:
-        restore(run)
+        restore(run, restart_optimizer=restart_optimizer)
     if dist.main:       # only now: a refused --resume leaves the run's config.yaml as it was
         run_dir.mkdir(parents=True, exist_ok=True)
         cfg.to_yaml(run_dir / "config.yaml")
@@ -531,12 +548,12 @@ def save_last(run: Run, step: int) -> Path:
     meta = {"step": step, "best_val": run.best_val, "best_step": run.best_step, "val_history": run.val_history,
             "scheduler": run.schedule.state_dict(),
             "scaler": run.scaler.state_dict() if run.scaler.is_enabled() else None,
-            "config": run.resolved, "world_size": run.dist.world, **run.ck_extra}
+            "config": run.resolved, "world_size": run.dist.world, "log_window": run.log_window, **run.ck_extra}
     return ckpt.save_checkpoint(run.last_path, run.model, meta, optimizer=run.optimizer)
 
 
 def train(cfg, out_dir, resume: bool = False, progress: bool = True, stop_after: int | None = None,
-          fault=None, features: FrozenFeatures | None = None) -> RunResult:
+          fault=None, features: FrozenFeatures | None = None, restart_optimizer: bool = False) -> RunResult:
     """Meta-train the model of ``cfg`` into the run directory ``out_dir``.
 
     Args:
@@ -547,6 +564,14 @@ def train(cfg, out_dir, resume: bool = False, progress: bool = True, stop_after:
         features: a frozen backbone's cached features for this config
             (:meth:`FrozenFeatures.from_config`); the run then trains the head on them without
             building or running the encoder (``train.backbone`` must be ``frozen`` or ``auto``).
+        restart_optimizer: with ``resume``, start the optimizer afresh (its moments at zero) instead of
+            loading its state, e.g. from a checkpoint whose optimizer state is lost; a ``note`` row
+            of ``log.csv`` records it. The run is then no longer the uninterrupted one.
+
+    The run folder belongs to this run while it lives (:class:`~lga.engine.runlock.RunLock`): a
+    second run on it is refused (:class:`~lga.engine.runlock.RunLockedError`, naming the holder).
+    A full disk is a :class:`~lga.data.layout.DiskFullError` naming the file; the checkpoint
+    written before it stays intact.
 
     Returns a :class:`RunResult`. Under torchrun every rank calls this; rank 0 writes the files. The
     run directory holds ``config.yaml``, ``log.csv``, ``summary.json`` (at the end) and
@@ -557,9 +582,64 @@ def train(cfg, out_dir, resume: bool = False, progress: bool = True, stop_after:
     steps :func:`validate_run` and :func:`record_validation`; every ``train.checkpoint_interval``
     steps :func:`save_last`.
     """
-    run = setup_run(cfg, out_dir, resume=resume, progress=progress, features=features)
+    from ..config import validate
+    validate(cfg)
+    dist = init_distributed(device_kind(cfg.train.device))
+    lock = _lock(Path(out_dir), dist)
+    try:
+        try:
+            run = setup_run(cfg, out_dir, resume=resume, progress=progress, features=features, dist=dist,
+                            restart_optimizer=restart_optimizer)
+        except BaseException:
+            if lock is not None:
+                lock.release(remove_dir=True)   # a refused run leaves no folder it made
+                lock = None
+            raise
+        return _run(run, resume, progress, stop_after, fault)
+    except DiskFullError as e:
+        if e.path.name in ("last.safetensors", "best.safetensors", "log.csv", "summary.json", "config.yaml"):
+            last = Path(out_dir) / "checkpoints" / "last.safetensors"
+            raise DiskFullError(e.path, e.needed, e, note=(
+                f"; training stopped: free some space, then continue with --resume (from {last}, which is intact)"
+                if last.is_file() else "; training stopped before its first checkpoint: free some space and "
+                "start it again")) from e
+        raise
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _lock(run_dir: Path, dist):
+    """The run folder's :class:`RunLock`, taken by the main process (None in the others). Under
+    torchrun every process learns whether it was taken, so none is left waiting for the others."""
+    lock, error = None, None
+    if dist.main:
+        try:
+            lock = RunLock(run_dir).acquire()
+        except RunLockedError as e:
+            error = e
+    if dist.grouped:
+        import torch.distributed as tdist
+        flag = torch.tensor([0 if error else 1], dtype=torch.int32,
+                            device=resolve_device("cuda", dist) if tdist.get_backend() == "nccl" else "cpu")
+        tdist.all_reduce(flag, op=tdist.ReduceOp.MIN)
+        if not flag.item() and error is None:
+            if lock is not None:
+                lock.release()
+            raise RunLockedError(f"{run_dir}: the main process could not take the run folder's lock")
+    if error is not None:
+        raise error
+    return lock
+
+
+def _run(run: Run, resume: bool, progress: bool, stop_after: int | None, fault) -> RunResult:
+    """The loop of :func:`train` on a prepared :class:`Run`."""
+    cfg = run.cfg
     t, dist, device, start = cfg.train, run.dist, run.device, run.step
     log = RunLog(run.run_dir, start if resume else None, enabled=dist.main)
+    if run.optimizer_restarted:
+        log.write(step=start, epoch=round(start / t.steps_per_epoch, 4),
+                  note="optimizer restarted: resumed with restart_optimizer, its moments start from zero here")
     total = cfg.total_steps if stop_after is None else min(cfg.total_steps, stop_after)
     loader = training_data(run, total)
     ck_every = t.checkpoint_interval or t.eval_interval
@@ -569,7 +649,7 @@ def train(cfg, out_dir, resume: bool = False, progress: bool = True, stop_after:
     run.model.train()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    t0, seen, window = time.perf_counter(), 0, []
+    t0, seen = time.perf_counter(), 0
     train_s = 0.0                       # seconds spent in training steps (not validation, not checkpoints)
     bar = tqdm(total=total, initial=start, desc=f"meta-training ({run.mode} backbone)",
                disable=not (progress and dist.main), dynamic_ncols=True)
@@ -587,12 +667,14 @@ def train(cfg, out_dir, resume: bool = False, progress: bool = True, stop_after:
             seen += t.tasks_per_step
             train_s += time.perf_counter() - t_step
             loss_v, acc_v = _mean_across(s.losses, dist, device), _mean_across(s.accuracies, dist, device)
-            window.append((loss_v, acc_v))
+            run.log_window.append((loss_v, acc_v))
             bar.update(1)
             elapsed = time.perf_counter() - t0
-            if step % t.log_interval == 0 or step == total:
-                lw, aw = np.mean([w[0] for w in window]), np.mean([w[1] for w in window])
-                window = []
+            # one row every log_interval steps (a stopped run keeps its unlogged steps in its checkpoint,
+            # so a resumed run writes the very rows of an uninterrupted one)
+            if step % t.log_interval == 0 or step == cfg.total_steps:
+                lw, aw = np.mean([w[0] for w in run.log_window]), np.mean([w[1] for w in run.log_window])
+                run.log_window = []
                 bar.set_postfix(loss=f"{lw:.3f}", acc=f"{aw:.2f}", lr=f"{s.lr:.2e}")
                 log.write(step=step, epoch=round(step / t.steps_per_epoch, 4), lr=s.lr, loss=float(lw),
                           accuracy=float(aw), grad_norm=s.grad_norm, episodes_per_s=seen / max(train_s, 1e-9),
@@ -631,16 +713,34 @@ def train(cfg, out_dir, resume: bool = False, progress: bool = True, stop_after:
     return result
 
 
-def restore(run: Run) -> None:
+def restore(run: Run, restart_optimizer: bool = False) -> None:
     """Load the run's ``last`` checkpoint into its model, optimizer, schedule, scaler and the RNGs, and
-    set ``run.step`` and the validation state from it. A checkpoint whose metadata or tensors do not
-    fit (missing or mistyped keys, weights of another model) raises ValueError naming the file."""
+    set ``run.step``, the validation state and the unlogged steps from it.
+
+    Refused with a ValueError naming the file: a checkpoint without tensor checksums or whose tensors
+    do not match them (:func:`lga.engine.checkpoint.verify_checksums`), whose optimizer or scheduler
+    state is missing, or whose metadata or tensors do not fit (missing or mistyped keys, weights of
+    another model). With ``restart_optimizer`` the optimizer's state is neither checked nor loaded
+    (the optimizer starts afresh; ``run.optimizer_restarted``)."""
     path, model, total = run.last_path, run.model, run.cfg.total_steps
-    tensors, meta = ckpt.read_checkpoint(path)
+    tensors, meta = ckpt.read_checkpoint(path, verify=False)
 
     def number(v, kind=(int, float)):
         return isinstance(v, kind) and not isinstance(v, bool)
     try:
+        if ckpt.CHECKSUM not in meta:
+            raise ValueError("it carries no checksum of its tensors (written by an older lga, or its metadata "
+                             "was rewritten), so damaged weights could not be told from intact ones")
+        try:    # the weights and RNG states, then the optimizer's state (which restart_optimizer leaves out)
+            ckpt.verify_checksums(tensors, meta, path, skip=("optim/",))
+        except ValueError as e:
+            raise ValueError(str(e).removeprefix(f"{path}: ")) from None
+        if not restart_optimizer:
+            try:
+                ckpt.verify_checksums(tensors, meta, path, only=("optim/",))
+            except ValueError as e:
+                raise ValueError(str(e).removeprefix(f"{path}: ") + " (only the optimizer's state: "
+                                 "--restart-optimizer goes on from these weights with a fresh optimizer)") from None
         problem = ckpt.weights_mismatch(model.state_dict(), ckpt.model_state(tensors))
         if problem:
             raise ValueError(f"its weights do not fit this model: {problem}")
@@ -651,8 +751,18 @@ def restore(run: Run) -> None:
                 and all(len(v) == 3 and all(number(x) for x in v) for v in val_hist)):
             raise ValueError(f"step {start!r}, best_val {best_val!r}, best_step {best_step!r} or val_history "
                              f"is not what lga train writes (0 <= step <= {total})")
+        window = [tuple(w) for w in meta.get("log_window", [])]
+        if not all(len(w) == 2 and all(number(x) for x in w) for w in window):
+            raise ValueError("log_window is not what lga train writes")
+        if not isinstance(meta["scheduler"], dict):
+            raise TypeError(f"the scheduler state is a {type(meta['scheduler']).__name__}, not a mapping")
         model.load_state_dict(ckpt.model_state(tensors))
-        run.optimizer.load_state_dict(ckpt.optimizer_from_flat(tensors, meta["optimizer"]))
+        if not restart_optimizer:
+            optim = ckpt.optimizer_from_flat(tensors, meta["optimizer"])
+            if start > 0 and not optim["state"]:
+                raise ValueError(f"its optimizer state is empty at step {start} (the optimizer's moments are "
+                                 "lost); pass --restart-optimizer to go on with a fresh optimizer")
+            run.optimizer.load_state_dict(optim)
         run.schedule.load_state_dict(meta["scheduler"])
         if meta.get("scaler"):
             run.scaler.load_state_dict(meta["scaler"])
@@ -662,6 +772,7 @@ def restore(run: Run) -> None:
         raise ValueError(f"{path}: --resume: cannot continue from this checkpoint ({what}); it is damaged or "
                          "not a checkpoint of this run") from None
     run.step, run.best_val, run.best_step, run.val_history = start, best_val, best_step, val_hist
+    run.log_window, run.optimizer_restarted = window, restart_optimizer
 
 
 def peak_memory_gib(device) -> float | None:
