@@ -17,7 +17,8 @@
                                 texts, cached on disk by encoder key (``SplitFeatures`` for analysis).
 - :mod:`lga.engine.augment`     spatial crops of training clips (CLIP-FSAR's 224 of 256), cacheable.
 - :mod:`lga.engine.model`       encoder + head as one module, built and seeded from a config.
-- :mod:`lga.engine.checkpoint`  atomic safetensors checkpoints (no pickle), RNG states.
+- :mod:`lga.engine.checkpoint`  atomic safetensors checkpoints (no pickle), RNG states, tensor checksums.
+- :mod:`lga.engine.runlock`     one run per run folder (a lock the kernel drops when its process dies).
 - :mod:`lga.engine.device`      the placement rule (everything a model computes on moves to its device),
                                 the run's device and processes.
 - :mod:`lga.engine.build`       the component registry: config -> encoder, head, text bank.
