@@ -250,3 +250,19 @@ def test_a_full_disk_while_writing_the_config_is_a_message_and_exit_1(tiny_atomi
     assert err.startswith(f"lga train: {out / 'config.yaml'}: No space left on device (the disk is full): "
                           "writing it needs ") and "Traceback" not in err
     assert not out.exists()                      # nothing half-made is left behind
+
+
+def test_a_file_system_without_locks_runs_unlocked_with_a_warning(tiny_atomic_actions, straight, tmp_path,
+                                                                   monkeypatch):
+    """Where flock is not supported (some network and FUSE mounts), the run is not refused as if the
+    folder were in use: it runs, and a warning says it is unprotected."""
+    import fcntl
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with pytest.warns(UserWarning, match="cannot lock files"):
+        r = train(small_cfg(tiny_atomic_actions), tmp_path / "run", progress=False)
+    _same_run(r, straight)
+    assert not (tmp_path / "run" / "run.lock").exists()

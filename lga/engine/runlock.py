@@ -11,6 +11,7 @@ that ends (normally or with an error) removes the file.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socket
@@ -67,7 +68,15 @@ class RunLock:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
+            except OSError as e:
+                if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    # a file system without locks (some network and FUSE mounts): run unlocked, and say so
+                    os.close(fd)
+                    if os.path.getsize(self.path) == 0:
+                        os.unlink(self.path)
+                    warnings.warn(f"{self.path}: this file system cannot lock files ({e.strerror}); nothing "
+                                  "stops a second run from using the same folder", stacklevel=3)
+                    return self
                 holder = os.pread(fd, 4096, 0).decode("utf-8", "replace")
                 os.close(fd)
                 raise RunLockedError(

@@ -377,7 +377,7 @@ class Run:
         return self.run_dir / "checkpoints" / "best.safetensors"
 
 
-def _check_run_dir(cfg, run_dir: Path, resume: bool, resolved: dict) -> None:
+def _check_run_dir(run_dir: Path, resume: bool, resolved: dict) -> None:
     """Refuse ``--resume`` without a checkpoint or with a changed config, and a new run over an old one."""
     from ..config import config_diff
     last_path = run_dir / "checkpoints" / "last.safetensors"
@@ -421,7 +421,7 @@ def setup_run(cfg, out_dir, resume: bool = False, progress: bool = True, feature
         raise ValueError(f"train.tasks_per_step={t.tasks_per_step} must be a multiple of the number of "
                          f"processes ({dist.world})")
     resolved = cfg.to_dict()
-    _check_run_dir(cfg, run_dir, resume, resolved)
+    _check_run_dir(run_dir, resume, resolved)
 
     # --- data (checked before anything is written or encoded)
     root = cfg.dataset_root()
