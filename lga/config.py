@@ -506,6 +506,9 @@ def config_dirs() -> list[Path]:
 
 #: the folder of the base recipes (profiles, benchmarks, components): files that configs build on
 BASE_DIR = "_base"
+#: folders of ``configs/`` that hold recipes other than run configs (``tiny_clip/``: the tiny CLIP's,
+#: :data:`lga.models.tiny_clip.TINY_CLIP_RECIPE`)
+RECIPE_DIRS = ("tiny_clip",)
 #: the shipped configs that have one config per row of the ablation table, ``ablations/<name>``
 ABLATION_BASES = ("atomic_actions_5way_1shot_cpu", "atomic_actions_5way_5shot_cpu",
                   "hmdb51_5way_1shot", "hmdb51_5way_5shot")
@@ -530,11 +533,12 @@ def ablation_configs() -> dict[str, tuple[str, str]]:
 
 def list_configs() -> list[str]:
     """Names of the shipped configs (``"hmdb51_5way_1shot"``, ``"ablations/hmdb51_5way_1shot_full"``, ...):
-    the files of ``configs/`` except the base recipes of ``configs/_base``, and the ablation rows."""
+    the files of ``configs/`` except the base recipes of ``configs/_base`` and the recipes of
+    :data:`RECIPE_DIRS`, and the ablation rows."""
     names = set(ablation_configs())
     for d in config_dirs():
         names.update(p.relative_to(d).with_suffix("").as_posix() for p in d.rglob("*.yaml")
-                     if p.relative_to(d).parts[0] != BASE_DIR)
+                     if p.relative_to(d).parts[0] not in (BASE_DIR, *RECIPE_DIRS))
     return sorted(names)
 
 

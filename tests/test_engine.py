@@ -337,3 +337,51 @@ def test_data_loader_workers_end_with_a_killed_parent(tmp_path, guarded):
     if not gone:
         os.kill(worker, signal.SIGKILL)                  # the control's orphan: end it ourselves
     assert gone == guarded
+
+
+def test_open_clip_warmup_and_cosine_give_the_tiny_clips_rates_exactly():
+    """The one schedule, as the tiny CLIP uses it, gives bit for bit the rates of the tiny CLIP's former
+    own schedule (open_clip's: lr * (s + 1) / W, then lr * 0.5 * (1 + cos)): its weights stay the same."""
+    def former(step, steps, lr, warmup):      # lga.models.tiny_clip._lr_at, as it was
+        if step < warmup:
+            return lr * (step + 1) / warmup
+        progress = (step - warmup) / max(1, steps - warmup)
+        return lr * 0.5 * (1.0 + math.cos(math.pi * progress))
+    for steps, warmup, lr in ((400, 40, 2e-3), (37, 3, 1e-3), (5, 1, 3e-4)):
+        s = LRSchedule.in_steps("cosine", steps, warmup, warmup="open_clip")
+        assert [s.lr(i, lr) for i in range(steps)] == [former(i, steps, lr, warmup) for i in range(steps)]
+
+
+def test_train_step_is_the_hand_written_update(tiny):
+    """train_step (chapter 1 calls it) equals the loop it replaced: the schedule's rate, zero_grad,
+    backward, clipping, Adam's step; same losses and weights, bit for bit."""
+    from lga.data.dataset import load_clips
+    from lga.engine.model import build_model
+    from lga.engine.train import episode_loss, make_optimizer, make_task, train_step
+    from lga.data.dataset import VideoDataset
+    cfg = small_cfg(tiny, "train.tasks_per_step=1", "train.warmup_epochs=1")
+    t, d = cfg.train, cfg.data
+    clips, labels, _, _ = load_clips(VideoDataset(tiny, "train", num_frames=4), progress=False)
+    sampler = EpisodeSampler(labels.numpy(), d.n_way, d.k_shot, d.train_queries, seed=0, num_episodes=6)
+
+    def run(engine):
+        net = build_model(cfg)
+        opt = make_optimizer(net.parameters(), t) if engine else torch.optim.Adam(net.parameters(), lr=t.lr,
+                                                                                   weight_decay=t.weight_decay)
+        sched, losses = LRSchedule(t), []
+        for step in range(6):
+            task = make_task(sampler.episode(step), clips)
+            if engine:
+                losses.append(train_step(net, [task], opt, sched, step, d.n_way, grad_clip=t.grad_clip).loss)
+                continue
+            for group in opt.param_groups:
+                group["lr"] = t.lr * sched.factor(step)
+            loss, _ = episode_loss(net, task, d.n_way)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), t.grad_clip)
+            opt.step()
+            losses.append(loss.item())
+        return losses, net.state_dict()
+    (la, wa), (lb, wb) = run(False), run(True)
+    assert la == lb and all(torch.equal(wa[k], wb[k]) for k in wa)

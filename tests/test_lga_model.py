@@ -483,3 +483,19 @@ def test_given_segmenter_takes_the_ground_truth_phase_bounds():
     assert fixed.tolist() == [[0, 3, 4, 8], [0, 6, 7, 8], [0, 2, 4, 8]]
     with pytest.raises(ValueError, match="shape"):
         _given_bounds(torch.zeros(3, 3, dtype=torch.long), 3, 8, 3, "cpu")
+
+
+def test_the_tiny_clip_recipe_is_a_shipped_config_file(tmp_path):
+    """The tiny CLIP's recipe is configs/tiny_clip/atomic_actions.yaml (shipped as lga/configs), not a
+    constant in the code; a recipe file with a key train_tiny_clip does not take is refused by name."""
+    from lga.config import ConfigError, find_config, list_configs
+    from lga.models import tiny_clip as tc
+    from lga.yaml_io import load_yaml
+    path = find_config(tc.TINY_CLIP_RECIPE_FILE)
+    assert path.as_posix().endswith("configs/tiny_clip/atomic_actions.yaml")
+    assert tc.TINY_CLIP_RECIPE == tc.load_tiny_clip_recipe() == load_yaml(path)
+    assert not [n for n in list_configs() if n.startswith("tiny_clip/")]      # not a run config
+    bad = tmp_path / "r.yaml"
+    bad.write_text(path.read_text() + "stpes: 3\n")
+    with pytest.raises(ConfigError, match=r"r.yaml: unknown tiny-CLIP recipe keys \['stpes'\]"):
+        tc.load_tiny_clip_recipe(bad)

@@ -46,8 +46,10 @@ The ``videos`` key is present only where ground truth exists (AtomicActions).
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -142,6 +144,35 @@ class ClassEntry:
     class_name: str
 
 
+#: errno values of a full disk (or a quota, or a file too large for it)
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+class DiskFullError(OSError):
+    """A file could not be written for lack of space: the message names the file, the bytes it needed
+    and the bytes free there. ``errno`` is the original one (``ENOSPC``, ``EDQUOT`` or ``EFBIG``)."""
+
+    def __init__(self, path, needed: int | None, err: OSError | None = None, note: str = ""):
+        path = Path(path)
+        try:
+            free = shutil.disk_usage(path.parent if path.parent.exists() else ".").free
+        except OSError:
+            free = None
+        code = err.errno if err is not None and err.errno else errno.ENOSPC
+        super().__init__(code, os.strerror(code), str(path))
+        self.path, self.needed, self.free, self._note = path, needed, free, note
+        size = f"{needed:,} bytes" if needed is not None else "an unknown number of bytes"
+        room = f"{free:,} bytes are free there" if free is not None else "the free space is unknown"
+        self.message = (f"{path}: {os.strerror(code)} (the disk is full): writing it needs {size}, {room}. "
+                        f"A file already there is unchanged{note or '. Free some space and run again'}")
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self):     # across processes (a worker's error reaches its parent)
+        return type(self), (self.path, self.needed, OSError(self.errno, self.strerror), self._note)
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = ".tmp"):
     """Yield a temporary file name beside ``path``; when the block ends normally, the file gets the
@@ -165,12 +196,17 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, durable: bool = Fal
     """Write ``data`` to ``path`` atomically (see :func:`atomic_path`). ``durable`` also fsyncs the
     file and the folder, so the new file survives a power cut."""
     path = Path(path)
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            if durable:
-                f.flush()
-                os.fsync(f.fileno())
+    try:
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                if durable:
+                    f.flush()
+                    os.fsync(f.fileno())
+    except OSError as e:
+        if e.errno in DISK_FULL_ERRNOS and not isinstance(e, DiskFullError):
+            raise DiskFullError(path, len(data), e) from e
+        raise
     if durable:
         try:  # make the rename itself durable
             dfd = os.open(path.parent, os.O_RDONLY)

@@ -3,7 +3,9 @@
 A checkpoint holds the model's tensors (``model/<name>``), the optimizer's tensors
 (``optim/<param index>/<key>``), the RNG states of torch (and CUDA) and numpy as tensors, and
 everything else (step, best validation score, scheduler, python RNG, optimizer hyper-parameters,
-the resolved config) as JSON in the safetensors metadata. The file is written to a temporary name
+the resolved config) as JSON in the safetensors metadata, with a sha256 checksum of every tensor
+(:func:`tensor_checksums`): reading a checkpoint verifies them, so a flipped bit or a lost tensor is
+an error naming the file and the tensor, not a run that silently goes on from damaged weights. The file is written to a temporary name
 in the same folder, flushed to disk, then renamed over the old one: a crash mid-write leaves the
 previous checkpoint intact. Nothing here calls ``torch.load``.
 
@@ -31,6 +33,9 @@ from safetensors.torch import save as st_save
 from ..data.layout import atomic_write_bytes
 
 FORMAT = "lga-checkpoint/1"
+#: the metadata key of the tensors' checksums (``{name: sha256}``); checkpoints written before lga
+#: stored them have none (they still load; ``--resume`` refuses them)
+CHECKSUM = "tensor_sha256"
 #: deepest nesting of lists and objects accepted in a checkpoint's metadata (lga writes about 6)
 MAX_METADATA_DEPTH = 64
 #: a JSON string, or the rest of the text from an unclosed quote (never fails once started, so a
@@ -125,6 +130,41 @@ def optimizer_from_flat(tensors: dict, meta: dict) -> dict:
     return {"state": state, "param_groups": meta["param_groups"]}
 
 
+def _tensor_digest(name: str, t: torch.Tensor) -> str:
+    h = hashlib.sha256(f"{name}|{t.dtype}|{list(t.shape)}|".encode())
+    flat = t.detach().to("cpu").contiguous().reshape(-1)
+    h.update(flat.view(torch.uint8).numpy() if flat.numel() else b"")
+    return h.hexdigest()
+
+
+def tensor_checksums(tensors: dict) -> dict:
+    """``{name: sha256}`` of a checkpoint's tensors (each over its name, dtype, shape and bytes)."""
+    return {k: _tensor_digest(k, v) for k, v in sorted(tensors.items())}
+
+
+def verify_checksums(tensors: dict, meta: dict, path, skip: tuple = (), only: tuple | None = None) -> None:
+    """Check ``tensors`` against the checksums stored in ``meta`` (:func:`save_checkpoint`); tensors
+    whose name starts with one of ``skip``, or (``only`` given) with none of ``only``, are not checked. Raises ValueError naming the file and the
+    tensors that are missing, extra or changed. A checkpoint without checksums passes (see
+    :data:`CHECKSUM`: older lga checkpoints); ``--resume`` requires them (:func:`lga.engine.train.restore`)."""
+    stored = meta.get(CHECKSUM)
+    if stored is None:
+        return
+    if not (isinstance(stored, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in stored.items())):
+        raise ValueError(f"{path}: the checkpoint's {CHECKSUM!r} is not a mapping of tensor names to sha256 digests")
+    def checked(k):
+        return not k.startswith(tuple(skip)) and (only is None or k.startswith(tuple(only)))
+    wanted = {k: v for k, v in stored.items() if checked(k)}
+    have = {k for k in tensors if checked(k)}
+    missing, extra = sorted(set(wanted) - have), sorted(have - set(wanted))
+    changed = sorted(k for k in set(wanted) & have if _tensor_digest(k, tensors[k]) != wanted[k])
+    parts = ([f"{len(missing)} tensors missing: {_listed(missing)}"] if missing else []) + \
+            ([f"{len(extra)} tensors not in its checksum: {_listed(extra)}"] if extra else []) + \
+            ([f"{len(changed)} tensors do not match their checksum: {_listed(changed)}"] if changed else [])
+    if parts:
+        raise ValueError(f"{path}: the checkpoint is damaged: {'; '.join(parts)}")
+
+
 def save_checkpoint(path, model: torch.nn.Module, meta: dict, optimizer=None, extra_tensors=None,
                     with_rng: bool = True) -> Path:
     """Write a checkpoint atomically. ``meta`` (JSON-able) goes into the file's metadata."""
@@ -143,6 +183,7 @@ def save_checkpoint(path, model: torch.nn.Module, meta: dict, optimizer=None, ex
     tensors.update(extra_tensors or {})
     # safetensors wants contiguous CPU tensors that share no memory
     tensors = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in tensors.items()}
+    meta[CHECKSUM] = tensor_checksums(tensors)
     data = st_save(tensors, metadata={"lga": json.dumps(_enc(meta))})
     atomic_write_bytes(path, data, durable=True)
     return path
@@ -211,14 +252,17 @@ def read_metadata(path) -> dict:
     return meta
 
 
-def read_checkpoint(path) -> tuple[dict, dict]:
+def read_checkpoint(path, verify: bool = True) -> tuple[dict, dict]:
     """``(tensors, meta)`` of a checkpoint file (no unpickling); the metadata is checked first
-    (:func:`read_metadata`)."""
+    (:func:`read_metadata`), then, with ``verify``, the tensors against their checksums
+    (:func:`verify_checksums`)."""
     meta = read_metadata(path)
     try:
         tensors = load_file(str(path))
     except Exception as e:  # safetensors raises its own error types
         raise ValueError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e})") from e
+    if verify:
+        verify_checksums(tensors, meta, path)
     return tensors, meta
 
 

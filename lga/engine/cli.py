@@ -132,17 +132,29 @@ def train_main(argv=None) -> int:
     p.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
     p.add_argument("--stop-after", type=int, default=None, metavar="STEPS",
                    help="stop once this many optimizer steps are done (resume later with --resume)")
+    p.add_argument("--restart-optimizer", action="store_true",
+                   help="with --resume: start the optimizer afresh instead of loading its state (e.g. when the "
+                        "checkpoint's optimizer state is lost); recorded in log.csv, and the run is no longer "
+                        "the uninterrupted one")
     args = p.parse_args(argv)
+    if args.restart_optimizer and not args.resume:
+        print("lga train: --restart-optimizer only goes with --resume", file=sys.stderr)
+        return 2
     cfg = _load(args) if _allow(args) else None
     if cfg is None:
         return 2
     _verify_setting(cfg, args)
+    from ..data.layout import DiskFullError
     from .train import NonFiniteLossError, train
     try:
-        r = train(cfg, args.out, resume=args.resume, progress=not args.no_progress, stop_after=args.stop_after)
+        r = train(cfg, args.out, resume=args.resume, progress=not args.no_progress, stop_after=args.stop_after,
+                  restart_optimizer=args.restart_optimizer)
     except NonFiniteLossError as e:
         print(f"lga train: {e}", file=sys.stderr)
         return 3
+    except DiskFullError as e:
+        print(f"lga train: {e}", file=sys.stderr)
+        return 1
     except (FileExistsError, FileNotFoundError, ValueError) as e:
         print(f"lga train: {e}", file=sys.stderr)
         return 2

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..engine.optim import LRSchedule, build_optimizer, optimizer_step
 from .backbone import (
     DEFAULT_TINY_MODEL,
     autocast_for,
@@ -43,7 +44,7 @@ from .backbone import (
     save_clip_checkpoint,
 )
 
-__all__ = ["TRAIN_LOG_FILE", "TINY_CLIP_RECIPE", "tiny_clip_recipe", "contrastive_loss", "train_tiny_clip",
+__all__ = ["TRAIN_LOG_FILE", "TINY_CLIP_RECIPE", "TINY_CLIP_RECIPE_FILE", "load_tiny_clip_recipe", "tiny_clip_recipe", "contrastive_loss", "train_tiny_clip",
            "get_or_train_tiny_clip", "read_train_log", "retrieval_accuracy", "TINY_CLIP_PAIRS",
            "get_or_train_atomic_actions_clip", "TINY_CLIP_SEED_ENV", "book_tiny_clip", "book_tiny_clip_seed",
            "book_tiny_clip_dir"]
@@ -111,13 +112,6 @@ def _shift(batch: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.T
     return torch.stack([padded[i, :, dy:dy + h, dx:dx + w] for i, (dy, dx) in enumerate(offs.tolist())])
 
 
-def _lr_at(step: int, steps: int, lr: float, warmup: int) -> float:
-    if step < warmup:
-        return lr * (step + 1) / warmup
-    progress = (step - warmup) / max(1, steps - warmup)
-    return lr * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
 def train_tiny_clip(
     pairs: Sequence,
     config: str | dict = DEFAULT_TINY_MODEL,
@@ -168,10 +162,11 @@ def train_tiny_clip(
         p.requires_grad_(True)
         is_matrix = p.ndim >= 2 and "embedding" not in name
         (decay if is_matrix else no_decay).append(p)
-    opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=lr, betas=(0.9, 0.98), eps=1e-6,
-    )
+    # the engine's optimizer factory and schedule (lga.engine.optim): AdamW, open_clip's warm-up, cosine
+    opt = build_optimizer([{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+                          "adamw", lr, betas=(0.9, 0.98), eps=1e-6)
+    schedule = LRSchedule.in_steps("cosine", steps, warmup, warmup="open_clip")
+    params = list(model.parameters())
 
     dev = next(model.parameters()).device
     model.train()
@@ -188,17 +183,16 @@ def train_tiny_clip(
         x = _shift(images[idx].permute(0, 3, 1, 2).float() / 255.0, shift, gen)
         x = prepare_images(x.to(dev), info.image_size, info.mean, info.std, info.interpolation, info.resize_mode)
         uniq, inverse = torch.unique(text_index[idx], return_inverse=True)
-        for group in opt.param_groups:
-            group["lr"] = _lr_at(step, steps, lr, warmup)
-        with autocast_for(model):
-            img = F.normalize(model.encode_image(x).float(), dim=-1)
-            txt = F.normalize(model.encode_text(tokens[uniq].to(dev)).float(), dim=-1)
-        loss = contrastive_loss(img, txt, inverse.to(dev), model.logit_scale.float())
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if grad_clip:
-            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-        opt.step()
+
+        def batch_loss(batch):
+            x, uniq, inverse = batch
+            with autocast_for(model):
+                img = F.normalize(model.encode_image(x).float(), dim=-1)
+                txt = F.normalize(model.encode_text(tokens[uniq].to(dev)).float(), dim=-1)
+            return (contrastive_loss(img, txt, inverse.to(dev), model.logit_scale.float()),)
+
+        (loss,), = optimizer_step(opt, schedule, step, [(x, uniq, inverse)], batch_loss, params=params,
+                                  grad_clip=grad_clip).outputs
         with torch.no_grad():
             model.logit_scale.clamp_(0.0, MAX_LOGIT_SCALE)
         losses.append(float(loss.detach()))
@@ -289,8 +283,49 @@ def _stale_settings(train_log: dict | None, train_kwargs: dict) -> list[str]:
 #: 1-shot, 3,000 test episodes, 95 % interval. (On AtomicActions v1 the recipe was 200 steps.) The
 #: ResNet tower learns faster per CPU second than the ViT at 64 px; weight decay 0.1 on matrices,
 #: warm-up 10 %, cosine decay, random shifts of 4 px (the :func:`train_tiny_clip` defaults).
-TINY_CLIP_RECIPE: dict[str, Any] = {"config": "lga-tiny-rn-64", "seed": 0, "steps": 400, "batch_size": 128,
-                                    "lr": 2e-3, "weight_decay": 0.1}
+#:
+#: The recipe is a config file shipped with the package, ``configs/tiny_clip/atomic_actions.yaml``
+#: (:func:`load_tiny_clip_recipe`).
+TINY_CLIP_RECIPE: dict[str, Any] = {}   # filled from the file below
+
+
+#: the shipped tiny-CLIP recipe, a name for :func:`lga.config.find_config` (``configs/tiny_clip/``)
+TINY_CLIP_RECIPE_FILE = "tiny_clip/atomic_actions"
+#: what a recipe file may set: keyword arguments of :func:`train_tiny_clip`
+_RECIPE_KEYS = ("config", "seed", "steps", "batch_size", "lr", "weight_decay", "warmup_steps", "max_shift",
+                "grad_clip")
+
+
+def load_tiny_clip_recipe(path: str | os.PathLike | None = None) -> dict[str, Any]:
+    """A tiny-CLIP recipe read from YAML: the keyword arguments of :func:`train_tiny_clip` it sets
+    (``config``, ``seed``, ``steps``, ``batch_size``, ``lr`` required; ``weight_decay``,
+    ``warmup_steps``, ``max_shift``, ``grad_clip`` optional). ``path``: a file, or the name of a
+    shipped one (default: :data:`TINY_CLIP_RECIPE_FILE`). A key it does not know, or a missing one,
+    raises :class:`~lga.config.ConfigError` naming the file and the key."""
+    import yaml
+
+    from ..config import ConfigError, find_config
+    from ..yaml_io import DuplicateKeyError, load_yaml
+    path = find_config(path if path is not None else TINY_CLIP_RECIPE_FILE)
+    try:
+        data = load_yaml(path)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({e})") from None
+    except DuplicateKeyError as e:
+        raise ConfigError(str(e)) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a tiny-CLIP recipe is a mapping of train_tiny_clip arguments, "
+                          f"got {type(data).__name__}")
+    unknown = sorted(set(data) - set(_RECIPE_KEYS))
+    missing = [k for k in _RECIPE_KEYS[:5] if k not in data]
+    if unknown or missing:
+        raise ConfigError(f"{path}: " + "; ".join(
+            ([f"unknown tiny-CLIP recipe keys {unknown} (known: {list(_RECIPE_KEYS)})"] if unknown else []) +
+            ([f"missing {missing}"] if missing else [])))
+    return data
+
+
+TINY_CLIP_RECIPE.update(load_tiny_clip_recipe())
 
 #: How the training pairs are made: ``phase_pairs(root, "train", **TINY_CLIP_PAIRS)``.
 #:

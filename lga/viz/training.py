@@ -37,7 +37,7 @@ def run_curves(axes, rows, title: str | None = None):
 
 
 def schedule_curves(ax, schedules: dict):
-    """Plot LR multipliers of :class:`lga.engine.train.LRSchedule` objects against the fraction of training."""
+    """Plot LR multipliers of :class:`lga.engine.optim.LRSchedule` objects against the fraction of training."""
     for name, s in schedules.items():
         steps = np.arange(s.total)
         ax.plot(steps / max(1, s.total), [s.factor(int(i)) for i in steps], lw=1.5, label=name)
