@@ -33,7 +33,7 @@ import csv
 import io
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +48,8 @@ from . import checkpoint as ckpt
 from .augment import Crops
 from .build import anatomy_source, build_text_bank
 from .device import device_kind, init_distributed, model_device, resolve_device, to_device, worker_init
-from .evaluate import evaluate_episodes
-from .features import FrameBank, FrozenFeatures, encode_split, sampled_bounds, video_bounds
+from .evaluate import evaluate_split
+from .features import FrameBank, FrozenFeatures, SplitFeatures, encode_split, sampled_bounds, video_bounds
 from .model import EpisodicModel, backbone_mode, build_model, derive_seed
 from .optim import LRSchedule, NonFiniteLossError, make_optimizer, optimizer_step
 from .runlock import RunLock, RunLockedError
@@ -520,19 +520,15 @@ def validate_run(run: Run):
     validation of the run): an :class:`~lga.engine.evaluate.EvalResult`."""
     cfg, d, t, device = run.cfg, run.cfg.data, run.cfg.train, run.device
     if run.mode == "frozen":
-        val = run.features.val
-        feats, labels, bounds = val.features, val.labels, val.phase_bounds
+        val = replace(run.features.val, bank=run.text_val)
     else:
         feats, labels, keys, _ = encode_split(run.model.encoder, run.val_ds, batch_size=cfg.eval.encode_batch,
                                               device=device, progress=False, crops=run.crops)
-        bounds = sampled_bounds(run.root, keys, d.num_frames)
-    vs = EpisodeSampler(np.asarray(labels), d.n_way, d.k_shot, d.test_queries, seed=t.seed + 10_000,
+        val = SplitFeatures(feats, labels.numpy(), keys, run.text_val, "val",
+                            phase_bounds=sampled_bounds(run.root, keys, d.num_frames))
+    vs = EpisodeSampler(val.labels, d.n_way, d.k_shot, d.test_queries, seed=t.seed + 10_000,
                         num_episodes=t.val_episodes)
-    run.model.head.eval()
-    r = evaluate_episodes(run.model.head, feats.to(device), labels, vs, batch_episodes=cfg.eval.batch_episodes,
-                          progress=False, text_bank=run.text_val, device=device, phase_bounds=bounds)
-    run.model.head.train()
-    return r
+    return evaluate_split(run.model.head, val, vs, batch_episodes=cfg.eval.batch_episodes, device=device)
 
 
 def record_validation(run: Run, step: int, r) -> bool:
