@@ -572,7 +572,8 @@ SPELLINGS = {
     "mathematical letters, a BOM inside": lambda key: "\ufeff".join(
         chr(0x1D41A + ord(c) - ord("a")) if "a" <= c <= "z" else c for c in key[:3]) + key[3:],
     "escaped in the text": lambda key: key.replace("-", "\\u002d"),
-    "full-width, soft hyphens, escaped": lambda key: "\u00ad".join(_full_width(key)).replace("\uff0d", "\\uff0d"),
+    "full-width, soft hyphens, escaped": lambda key: "\u00ad".join(_full_width(key)).replace(
+        "\uff0d", "\\uff0d"),
 }
 
 
