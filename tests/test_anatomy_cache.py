@@ -235,3 +235,36 @@ def test_unreadable_class_files_are_named(tmp_path, capsys):
     code = main(["--labels", str(labels), "--backend", "cache", "--source", str(labels),
                  "--out", str(tmp_path / "o.json"), "--no-progress"])
     assert code == 2 and "labels.txt: not a UTF-8 label file" in capsys.readouterr().err
+
+
+def test_cli_says_nothing_was_written_when_every_class_failed(source, tmp_path, capsys):
+    """No class answered: the command must not claim to have written the file (issue 23, item 10)."""
+    from lga.anatomy.cli import main
+
+    labels = tmp_path / "labels.txt"
+    labels.write_text("juggle\nfly\n")  # neither is in the source: both fail
+    out = tmp_path / "out.json"
+    argv = ["--labels", str(labels), "--backend", "cache", "--source", str(source), "--out", str(out),
+            "--no-progress"]
+    assert main(argv) == 1
+    printed = capsys.readouterr()
+    assert not out.exists()
+    assert "wrote" not in printed.out + printed.err
+    assert f"nothing written: every class asked for failed (2, reasons above), so {out} was not " \
+           "created" in printed.err
+    assert "FAILED 'juggle'" in printed.out
+
+    # with a file from an earlier run: it is kept as it was, and the message says so
+    labels.write_text("throw\n")
+    assert main(argv) == 0
+    assert f"wrote {out}: 1 new class(es), 1 covered in all" in capsys.readouterr().out
+    before = out.read_bytes()
+    labels.write_text("throw\njuggle\n")
+    assert main(argv) == 1
+    printed = capsys.readouterr()
+    assert "wrote" not in printed.out + printed.err and out.read_bytes() == before
+    assert f"nothing new written to {out}: every class asked for failed (1, reasons above); it keeps " \
+           "the classes it held" in printed.err
+    labels.write_text("throw\n")
+    assert main(argv) == 0
+    assert f"nothing new to write: {out} already holds every class asked for (1)" in capsys.readouterr().err

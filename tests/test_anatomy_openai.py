@@ -552,3 +552,96 @@ def test_origin_of_an_international_domain_name():
     assert _origin("https://b\u00fccher.example/v1") == _origin("https://xn--bcher-kva.example:443/x")
     assert _origin("http://127.0.0.1:8000/v1") != _origin("http://127.0.0.1:8001/v1")
     assert _origin("http://h/v1") != _origin("https://h/v1")
+
+
+# ----------------------------------------------------------------------------------------------
+# the key in a successful answer (issue 23, item 3)
+
+def _full_width(text: str) -> str:
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
+
+
+SPELLINGS = {
+    "plain": lambda key: key,
+    "full-width": _full_width,
+    "soft hyphens": lambda key: "\u00ad".join(key),
+    "zero-width spaces and joiners": lambda key: "".join(c + ("\u200b", "\u200d", "\u2060")[i % 3]
+                                                         for i, c in enumerate(key)),
+    "upper case, non-breaking hyphens": lambda key: key.upper().replace("-", "\u2011"),
+    "combining marks": lambda key: "".join(c + "\u0332" for c in key),
+    "mathematical letters, a BOM inside": lambda key: "\ufeff".join(
+        chr(0x1D41A + ord(c) - ord("a")) if "a" <= c <= "z" else c for c in key[:3]) + key[3:],
+    "escaped in the text": lambda key: key.replace("-", "\\u002d"),
+    "full-width, soft hyphens, escaped": lambda key: "\u00ad".join(_full_width(key)).replace(
+        "\uff0d", "\\uff0d"),
+}
+
+
+def folded_view(text: str) -> str:
+    """``text`` as a reader's eye takes it: NFKC, invisible characters and marks dropped, dashes as -."""
+    import unicodedata
+
+    text = unicodedata.normalize("NFKC", text)
+    text = "".join(c for c in text if unicodedata.category(c) not in ("Cf", "Mn", "Me"))
+    return re.sub("[\u2010-\u2015\u2212]", "-", text)
+
+
+def leaked_in_any_spelling(text: str) -> bool:
+    return leaked(text) or leaked(folded_view(text)) or leaked(folded_view(
+        re.sub(r"\\+u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), text)))
+
+
+@pytest.mark.parametrize("spelling", list(SPELLINGS))
+def test_redact_secret_sees_unicode_spellings(spelling):
+    spelled = SPELLINGS[spelling](SECRET)
+    assert leaked_in_any_spelling(spelled)  # the test's own eye sees the key ...
+    assert redact_secret(f"a {spelled} b", SECRET) == "a *** b"  # ... and so does the redaction
+    assert redact_secret(f"x {spelled[:len(spelled) // 2]}", SECRET) == "x ***"  # cut inside it
+
+
+def test_redact_secret_leaves_other_unicode_text_alone():
+    for text in ("caf\u00e9 \u2014 na\u00efve \uff08full-width\uff09", "a\u00adb\u200bc", "\U0001D41A\u0332",
+                 "sk\u2011test is not the key", "\ufeffthe person grips the ball"):
+        assert redact_secret(text, SECRET) == text
+
+
+@pytest.mark.parametrize("spelling", list(SPELLINGS))
+@pytest.mark.parametrize("parses", [False, True], ids=["unparsable", "parses"])
+def test_key_in_a_200_answer_reaches_no_terminal_log_or_file(server, tmp_path, monkeypatch, capsys,
+                                                              caplog, spelling, parses):
+    """A server that answers 200 with the key in the text: the key is in no printed line, no log
+    record, no anatomy file and no quality report, whether the answer parses or not."""
+    from lga.anatomy.cli import main
+
+    monkeypatch.setenv("LGA_TEST_KEY", SECRET)
+    spelled = SPELLINGS[spelling](SECRET)
+    if parses:
+        answer = GOOD_ANSWER.replace("A person grips the ball with both hands.",
+                                     f"The person reads the key {spelled} aloud.")
+        assert spelled in answer and json.loads(answer)  # (a JSON escape in it is read as its character)
+    else:
+        answer = f"I cannot; your key is {spelled}"
+    server.script = [("ok", answer)]
+    labels = tmp_path / "labels.txt"
+    labels.write_text("kick ball\n")
+    out = tmp_path / "out.json"
+    with caplog.at_level(logging.DEBUG):
+        code = main(["--labels", str(labels), "--backend", "openai", "--model", "m",
+                     "--base-url", server.base_url, "--api-key-env", "LGA_TEST_KEY", "--out", str(out),
+                     "--no-progress", "--retries", "1"])
+    printed = capsys.readouterr()
+    written = out.read_text(encoding="utf-8") if out.exists() else ""
+    for where, text in (("stdout", printed.out), ("stderr", printed.err), ("log", caplog.text),
+                        ("anatomy file", written)):
+        assert not leaked_in_any_spelling(text), (spelling, where, text[-600:])
+    assert code == 1 and len(server.requests) == 1  # not asked again: the server is the problem
+    assert "holds the API key of $LGA_TEST_KEY (shown as ***), so it is not used" in printed.out
+
+
+def test_short_key_that_matches_words_says_how_to_go_without(server, tmp_path, monkeypatch):
+    monkeypatch.setenv("LGA_TEST_KEY", "EMPTY")  # what vLLM's examples put in OPENAI_API_KEY
+    server.script = [("ok", GOOD_ANSWER.replace("with both hands", "with empty hands"))]
+    report = generate_anatomy(["kick ball"], backend(server, api_key_env="LGA_TEST_KEY"), tmp_path / "a.json")
+    reason = report.failed["kick ball"]
+    assert "a key of 5 characters also matches ordinary words" in reason
+    assert "works with LGA_TEST_KEY unset" in reason and "with *** hands" in reason

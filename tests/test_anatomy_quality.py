@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import itertools
 import re
+from pathlib import Path
 
 import pytest
 
@@ -278,3 +279,47 @@ def test_unreadable_anatomy_file_is_named(tmp_path, name, content):
     (tmp_path / name).write_bytes(content)
     with pytest.raises(ValueError, match=f"{name}: not a readable JSON anatomy file"):
         check_anatomy(tmp_path / name)
+
+
+# ----------------------------------------------------------------------------------------------
+# refusals in plain English, measured on lists (issue 23, item 8)
+
+DATA = Path(__file__).parent / "data"
+
+
+def data_lines(name: str) -> list[str]:
+    lines = (DATA / name).read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+REFUSALS = data_lines("refusals.txt")
+NOT_REFUSALS = data_lines("not_refusals.txt")
+
+
+def test_the_lists_are_large_and_varied():
+    assert len(REFUSALS) >= 40 and len(set(REFUSALS)) == len(REFUSALS)
+    assert len(NOT_REFUSALS) >= 20 and len(set(NOT_REFUSALS)) == len(NOT_REFUSALS)
+    openings = {" ".join(normalize_text(r).split()[:2]) for r in REFUSALS}
+    assert len(openings) >= 25  # not one sentence in many spellings
+
+
+@pytest.mark.parametrize("field", ["description", "object"])
+def test_every_collected_refusal_is_flagged(field):
+    missed = [text for text in REFUSALS
+              if ("jump_into_pool", 2, "refusal") not in kinds(
+                  check_anatomy(with_step(CLEAN, "jump_into_pool", 1, **{field: text})))]
+    assert not missed, f"{len(missed)} of {len(REFUSALS)} refusals not flagged: {missed}"
+
+
+def test_third_person_refusing_and_apologising_is_anatomy():
+    flagged = [(text, i.message) for text in NOT_REFUSALS
+               for i in check_anatomy(with_step(CLEAN, "jump_into_pool", 1, description=text))
+               .of_kind("refusal")]
+    assert not flagged, flagged
+
+
+@pytest.mark.parametrize("dataset", ["hmdb51", "ucf101", "kinetics100", "ssv2_small", "ssv2_full"])
+def test_no_refusal_is_found_in_the_shipped_anatomy(dataset):
+    report = check_anatomy(dataset)
+    assert report.num_classes >= 51
+    assert not report.of_kind("refusal"), report.of_kind("refusal")[:5]

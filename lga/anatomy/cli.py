@@ -27,8 +27,9 @@ prepared root's ``classes.tsv``, or a folder holding them; repeatable) or ``--ro
 dataset). With no class list, a shipped benchmark's classes and labels are taken from its shipped
 anatomy (``--backend cache``: every class of the source file is copied).
 Classes named ``(unknown)`` (SSv2-Full val) are skipped and reported. The run resumes: classes
-already in ``--out`` are not asked again. Exit status: 0 all covered, 1 some failed, 2 an input
-file could not be read (the message names it).
+already in ``--out`` are not asked again. The last line says what was written, or that nothing
+was and why. Exit status: 0 all covered, 1 some (or all) failed, 2 an input file could not be read
+(the message names it).
 
 ``--backend openai`` needs the optional ``openai`` package (``pip install "lga[openai]"``); the key
 is read from the environment variable named by ``--api-key-env`` (default ``OPENAI_API_KEY``) and
@@ -244,8 +245,20 @@ def run(args: argparse.Namespace) -> int:
     if args.out.exists():
         quality = check_anatomy(args.out, classes=list(items), num_steps=args.num_steps)
         print(quality.summary())
-    print(f"wrote {args.out}")
+    print(_outcome(report, args.out), file=sys.stdout if report.ok else sys.stderr)
     return 1 if report.failed else 0
+
+
+def _outcome(report, out: Path) -> str:
+    """One line that says what was written to ``out``, or that nothing was and why."""
+    if report.ok:
+        return f"wrote {out}: {len(report.ok)} new class(es), {len(report.covered)} covered in all"
+    if not report.failed:
+        return f"nothing new to write: {out} already holds every class asked for ({len(report.cached)})"
+    why = f"every class asked for failed ({len(report.failed)}, reasons above)"
+    if out.exists():
+        return f"nothing new written to {out}: {why}; it keeps the classes it held"
+    return f"nothing written: {why}, so {out} was not created"
 
 
 def main(argv: list[str] | None = None) -> int:

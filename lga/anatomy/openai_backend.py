@@ -21,19 +21,23 @@ so a redirect is an error that names where it pointed, and a request hook refuse
 another scheme, host or port than ``base_url``'s before it is sent. The key never reaches a
 second server, whatever the first one answers.
 
-**Never in a message or a log.** Every error message and log line of this module is built from
-text passed through :func:`redact_secret` *before* it is cut to :data:`MAX_MESSAGE_CHARS`, which
-also finds the key when it comes back escaped (``sk\\u002d...``, ``%2D``, ``&#45;``, nested
-escapes). While a call runs, the records of the ``openai``, ``httpx2`` and ``httpcore2`` loggers
+**Never in a message, a log, an answer or a file.** Every error message and log line of this
+module is built from text passed through :func:`~lga.anatomy.redact.redact_secret` *before* it is
+cut to :data:`MAX_MESSAGE_CHARS`, which also finds the key when it comes back escaped
+(``sk\\u002d...``, ``%2D``, ``&#45;``, nested escapes), in full-width or other look-alike
+characters Unicode folds onto it, or with invisible characters inside (soft hyphens, zero-width
+spaces). While a call runs, the records of the ``openai``, ``httpx2`` and ``httpcore2`` loggers
 and their children (which show a server's status line and headers at INFO/DEBUG) are redacted
-the same way, as they are made.
+the same way, as they are made. A model's answer is checked the same way before it leaves the
+backend: an answer that holds the key (a server that echoes it in a 200) is not used; its class
+fails with the answer shown redacted, so the key reaches neither the parser's messages, nor the
+terminal, nor the anatomy file or its quality report.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
 import urllib.parse
 from collections import Counter
@@ -42,6 +46,7 @@ from contextlib import contextmanager
 
 from .backends import AnatomyBackend, BackendError
 from .prompts import PromptSpec
+from .redact import redact_record, redact_secret
 
 __all__ = ["OpenAIBackend", "redact_secret", "MAX_MESSAGE_CHARS", "MAX_BODY_CHARS"]
 
@@ -54,9 +59,6 @@ MAX_BODY_CHARS = 16_384
 
 _LIBRARY_LOGGERS = ("openai", "httpx2", "httpcore2")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_REDACTED = "***"
-_PARTIAL = 8  # a prefix of the key this long is redacted anywhere ("sk-proj-ab****" echoes)
-_MIN_PREFIX = 4  # and this long at the very end of a text (a text cut inside the key)
 
 
 class _OtherOriginError(RuntimeError):
@@ -137,7 +139,7 @@ class OpenAIBackend(AnatomyBackend):
             for label in labels:
                 sent.clear()
                 try:
-                    out[label] = self._complete(openai, client, key, spec, label, attempt)
+                    out[label] = self._checked(self._complete(openai, client, key, spec, label, attempt), key)
                 except _Failure as e:
                     tries = f"gave up after {len(sent)} attempts: " if len(sent) > 1 else ""
                     out[label] = BackendError(_bounded(redact_secret(f"class {label!r}: {tries}{e}", key)))
@@ -209,6 +211,18 @@ class OpenAIBackend(AnatomyBackend):
                            f"(got {type(content).__name__})")
         return content
 
+    def _checked(self, answer: str, key: str | None) -> str:
+        """``answer``, or raise _Failure when it holds the key (in any spelling redaction sees)."""
+        shown = redact_secret(answer, key)
+        if shown == answer:
+            return answer
+        hint = ""
+        if len(key) < 12:
+            hint = (f" (a key of {len(key)} characters also matches ordinary words: a server that "
+                    f"needs no key works with {self.api_key_env} unset)")
+        raise _Failure(f"the answer from {self.url} holds the API key of ${self.api_key_env} "
+                       f"(shown as ***), so it is not used{hint}: {shown}")
+
     def _status_text(self, response) -> str:
         code = response.status_code
         if 300 <= code < 400:
@@ -262,104 +276,6 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return scheme, host, port or _DEFAULT_PORTS.get(scheme)
 
 
-_ESCAPED = re.compile(r"\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})|\\x([0-9a-fA-F]{2})|%([0-9a-fA-F]{2})"
-                      r"|&#[xX]([0-9a-fA-F]{1,6});|&#([0-9]{1,7});|\\([^uUx])", re.S)
-# The start of an escape cut before its end ("sk\u002dtest\u0" cut by a length limit): the
-# text is taken to end before it.
-_CUT_ESCAPE = re.compile(r"(?:\\{1,8}(?:u[0-9a-fA-F]{0,3}|U[0-9a-fA-F]{0,7}|x[0-9a-fA-F]?)?|%[0-9a-fA-F]?"
-                         r"|&(?:#(?:[xX][0-9a-fA-F]{0,6}|[0-9]{0,7}))?)\Z")
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-
-
-def _decode_once(text: str) -> tuple[str, list[int]]:
-    """Unescape ``\\uXXXX``, ``\\xXX``, ``%XX``, ``&#..;`` and ``\\c`` in ``text`` once.
-
-    Returns the decoded text and, for each of its characters, the offset in ``text`` where that
-    character's source starts (plus ``len(text)`` at the end).
-    """
-    chars: list[str] = []
-    starts: list[int] = []
-    pos = 0
-    for m in _ESCAPED.finditer(text):
-        chars.extend(text[pos:m.start()])
-        starts.extend(range(pos, m.start()))
-        group = m.lastindex
-        value = m.group(group)
-        try:
-            ch = value if group == 7 else chr(int(value, 10 if group == 6 else 16))
-        except (ValueError, OverflowError):  # not a code point: keep the text as it is
-            chars.extend(m.group())
-            starts.extend(range(m.start(), m.end()))
-        else:
-            chars.append(ch)
-            starts.append(m.start())
-        pos = m.end()
-    chars.extend(text[pos:])
-    starts.extend(range(pos, len(text) + 1))
-    return "".join(chars), starts
-
-
-def redact_secret(text: str, secret: str | None, *, rounds: int = 3) -> str:
-    """``text`` with every occurrence of ``secret`` replaced by ``***``.
-
-    An occurrence counts also when it is written with escapes, in any mix and up to ``rounds``
-    levels deep (``sk\\u002dabc``, ``sk%2Dabc``, ``sk&#45;abc``, ``sk\\\\u002dabc``), and in any ASCII
-    case; the whole escaped span is replaced. So is any prefix of ``secret`` of 8 characters or
-    more (a server that echoes ``sk-proj-ab****``), and a prefix of 4 or more that ends ``text``
-    (a text already cut by someone else), also when the cut fell inside an escape
-    (``sk\\u002dtest\\u00``). Redact first, cut after.
-    """
-    if not secret or not text:
-        return text
-    decoded, starts = text, list(range(len(text) + 1))
-    for _ in range(rounds):
-        again, inner = _decode_once(decoded)
-        if again == decoded:
-            break
-        decoded, starts = again, [starts[i] for i in inner]
-    haystack, needle = decoded.translate(_ASCII_LOWER), secret.translate(_ASCII_LOWER)
-    spans = []
-    head = needle[:_PARTIAL]
-    i = haystack.find(head)
-    while i >= 0:  # the key, or a prefix of it of at least _PARTIAL characters
-        j = len(head)
-        while j < len(needle) and i + j < len(haystack) and haystack[i + j] == needle[j]:
-            j += 1
-        spans.append((starts[i], starts[i + j]))
-        i = haystack.find(head, i + j)
-    cut = _CUT_ESCAPE.search(haystack)
-    end = cut.start() if cut else len(haystack)
-    for n in range(min(len(needle) - 1, end), _MIN_PREFIX - 1, -1):
-        if haystack.startswith(needle[:n], end - n):
-            spans.append((starts[end - n], len(text)))
-            break
-    if not spans:
-        return text
-    out, pos = [], 0
-    for start, end in sorted(spans):
-        if end <= pos:
-            continue
-        out.append(text[pos:max(start, pos)])
-        out.append(_REDACTED)
-        pos = end
-    out.append(text[pos:])
-    return "".join(out)
-
-
-def _redact_record(record: logging.LogRecord, secret: str) -> None:
-    """Rewrite a log record's message (and traceback, stack) with ``secret`` redacted."""
-    try:
-        message = record.getMessage()
-    except Exception:  # noqa: BLE001 - a broken record is still logged, redacted
-        message = str(record.msg)
-    record.msg, record.args = redact_secret(message, secret), None
-    if record.exc_info:
-        record.exc_text = redact_secret(logging.Formatter().formatException(record.exc_info), secret)
-        record.exc_info = None
-    if record.stack_info:
-        record.stack_info = redact_secret(record.stack_info, secret)
-
-
 _active_secrets: Counter[str] = Counter()  # the keys of the calls running now (any thread)
 _secrets_lock = threading.Lock()
 _installed: dict[str, Callable] = {}  # "ours": the record factory set, "previous": what it wraps
@@ -370,7 +286,7 @@ def _redacting_record_factory(previous: Callable) -> Callable:
         record = previous(*args, **kwargs)
         if str(record.name).split(".")[0] in _LIBRARY_LOGGERS:
             for secret in list(_active_secrets):
-                _redact_record(record, secret)
+                redact_record(record, secret)
         return record
 
     return factory

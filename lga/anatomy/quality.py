@@ -12,7 +12,10 @@ plus a printable :meth:`~QualityReport.summary`). The kinds:
 ``empty_object``
     the object is empty or a placeholder (``none``, ``n/a``, ...)
 ``refusal``
-    the model refused or apologised (``Sorry``, ``I can't``, ``As an AI``)
+    the model refused, apologised or spoke of itself (``Sorry``, ``My apologies``, ``I can't``,
+    ``I will not describe``, ``Unable to assist``, ``I must decline``, ``As an AI``, ``usage
+    policies``), in the first person or about the request; an action that refuses, declines or
+    apologises in the third person ("the person refuses the offered cup") is anatomy
 ``template``
     the description only wraps the label in generic phase words ("a person starts to brush hair",
     "the person finishes brushing hair"), or the same sentence pattern recurs across many classes
@@ -52,9 +55,45 @@ ISSUE_KINDS = ("missing_class", "malformed", "empty_object", "refusal", "templat
 
 PLACEHOLDER_OBJECTS = {"", "none", "n/a", "na", "nothing", "null", "nil", "-", "--", "\u2014",
                        "no object", "not applicable", "unknown", "?", "...", "none."}
-_REFUSAL = re.compile(r"\b(sorry|apologi[sz]e|i can'?t|i can ?not|i'm unable|i am unable|"
-                      r"i'm not able|i am not able|i won'?t|as an ai|as a language model|"
-                      r"cannot assist|can'?t assist|cannot help|can'?t help)\b")
+# The forms refusals and non-answers take (read after normalize_text: casefolded, plain quotes),
+# measured on tests/data/refusals.txt (each must match) and tests/data/not_refusals.txt plus
+# every shipped anatomy file (none may): a refusal speaks in the first person or of the request,
+# policies and itself as an AI, while anatomy describes a third person ("the person refuses the
+# cup", "says sorry", "cannot help laughing" are anatomy).
+_CANNOT = r"(?:can ?not|can't|cant|could not|couldn't)"
+_REFUSAL_FORMS = (
+    # apologies: opening the text, or in the first person
+    r"^\W*(?:sorry|apologies|my apologies|forgive me|pardon me|regrettably|unfortunately, i)\b",
+    r"\b(?:i'm|i am|we're|we are)(?: so| very| really| truly| terribly)? sorry\b",
+    r"\bsorry,? (?:but|i|we|that|this|can't|cannot)\b",
+    r"\b(?:i|we)(?: sincerely| do)? apologi[sz]e\b|\bmy apologies\b|\bapologies,? but\b",
+    # the first person declining
+    rf"\bi (?:{_CANNOT}|won't|will not|would not|wouldn't|shall not|must not|do not|don't|did not)\b",
+    r"\bi(?:'m| am) (?:not|unable|afraid)\b",
+    r"\bi(?:'ll|'d| will| would| must| shall| have to| need to)?(?: have to| respectfully| politely"
+    r"| must)* (?:decline|refuse|refrain|pass)\b",
+    r"\bi(?:'d| would) (?:rather|prefer) not\b",
+    r"\bnot something i\b|\bfor me to (?:describe|provide|answer|help|assist|generate|create|"
+    r"produce|comply|discuss)\b",
+    # what the request cannot get
+    r"\bunable to (?:assist|help|comply|fulfil+|provide|generate|produce|describe|create|process|"
+    r"answer|respond|complete (?:this|that|the|your) request)\b",
+    rf"^\W*{_CANNOT} (?:help|assist|comply|fulfil+|provide|describe)\b",
+    rf"\b{_CANNOT} (?:comply|fulfil+)\b",
+    rf"\b{_CANNOT} (?:help|assist)(?: you)?(?: with (?:this|that|your|the|such)|$|[.!])",
+    r"\b(?:request|task|query|prompt) (?:is |was |has been )?(?:declined|denied|refused|rejected)\b",
+    rf"\b(?:request|task|query|prompt) (?:{_CANNOT}|will not|won't) be (?:fulfilled|completed|"
+    r"processed|answered|done)\b",
+    r"\bbeyond (?:my|the scope of my) (?:capabilities|abilities|scope)\b|\boutside (?:what i|my)\b",
+    r"\b(?:help|assist) you with (?:something|anything) else\b",
+    # an AI speaking of itself, of its rules
+    r"\bas an? (?:\w+ ){0,2}(?:ai|language model|assistant)\b",
+    r"\bi(?:'m| am) (?:just |only )?(?:an ai|a language model|an assistant)\b",
+    r"\b(?:content|usage|safety) polic(?:y|ies)\b",
+    r"\b(?:against|violates?|violating|breach(?:es)?) (?:my|our|openai's) (?:guidelines|polic(?:y|ies)|"
+    r"principles|programming|rules|terms)\b",
+)
+_REFUSAL = re.compile("|".join(f"(?:{form})" for form in _REFUSAL_FORMS))
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 
 _STOPWORDS = set("""a an the this that these those of to in into onto on at by for from with without

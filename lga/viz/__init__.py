@@ -7,11 +7,36 @@ from __future__ import annotations
 
 import html
 import io
+import string
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 PHASE_COLORS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e")
+
+
+class _EscapingFormatter(string.Formatter):
+    """``str.format`` whose every replacement field is HTML-escaped after formatting."""
+
+    def format_field(self, value, format_spec: str) -> str:
+        return html.escape(super().format_field(value, format_spec))
+
+    def get_field(self, field_name, args, kwargs):
+        if not field_name.replace("_", "a").isalnum():  # no attribute or item look-ups in data
+            raise ValueError(f"html_format: use plain fields ({{}} or {{name}}), not {{{field_name}}}")
+        return super().get_field(field_name, args, kwargs)
+
+
+def html_format(template: str, /, *args, **kwargs) -> str:
+    """``template.format(*args, **kwargs)`` with every value HTML-escaped: HTML built from data.
+
+    ``template`` is trusted markup written in the code; the values are data (class names, labels,
+    anatomy text) and are escaped after their format spec is applied, so
+    ``html_format("<b>{}</b> error {:.1f}", name, 0.25)`` shows ``name`` as text whatever it holds.
+    Fields are plain (``{}``, ``{0}``, ``{name}``, with a format spec): attribute and item look-ups
+    are refused.
+    """
+    return _EscapingFormatter().vformat(template, args, kwargs)
 
 
 def frame_strip(ax, frames, bounds=None, title: str | None = None, frame_ids=None):
@@ -136,7 +161,7 @@ def class_browser(entries):
 
     ``entries``: list of dicts with ``name`` (str), ``strips`` (list of JPEG bytes from
     :func:`strip_image`) and ``html``
-    (anatomy text). The widgets are linked in the browser (``jslink``), so the browser also works in
+    (anatomy text, as HTML: :func:`anatomy_html`, or :func:`html_format` for data). The widgets are linked in the browser (``jslink``), so the browser also works in
     the static HTML book, without a running kernel.
     """
     import ipywidgets as W
@@ -165,7 +190,11 @@ def linked_pages(names, pages, description: str, width: str = "420px"):
 
 
 def anatomy_html(name: str, steps, extra: str = "") -> str:
-    """A class's anatomy (its steps) as a small HTML table."""
+    """A class's anatomy (its steps) as a small HTML table.
+
+    ``name`` and the steps' fields are escaped here; ``extra`` is HTML shown after the name, so
+    build it from data with :func:`html_format`.
+    """
     rows = "".join(
         f"<tr><td style='color:{PHASE_COLORS[i % len(PHASE_COLORS)]};font-weight:bold'>{i + 1}</td>"
         f"<td>{html.escape(s['subject'])}</td><td>{html.escape(s['motion'])}</td>"

@@ -57,7 +57,8 @@ def anatomy_browser(datasets):
     Args:
         datasets: ``{tab title: [(class name, steps, extra_html), ...]}`` where ``steps`` are
             dicts with ``subject``, ``motion``, ``object``, ``description`` (as in an
-            ``lga-anatomy/1`` file) and ``extra_html`` is shown after the name (may be ``""``).
+            ``lga-anatomy/1`` file) and ``extra_html`` is HTML shown after the name (may be
+            ``""``; build it from data with :func:`lga.viz.html_format`).
 
     Each tab holds a ``Dropdown`` linked to a ``Stack`` of HTML pages with ``ipywidgets.jslink``
     (no Python callbacks), so the browser also works in the static HTML book.

@@ -59,8 +59,9 @@ def mask_image(ax, masks, title: str | None = None):
 def phase_explorer(entries):
     """An interactive explorer: pick a video, see its frames segmented by several methods.
 
-    ``entries``: list of dicts with ``name`` (str, the dropdown label), ``html`` (a caption) and
-    ``rows``, a list of ``(label, jpeg_bytes)`` pairs (strips from :func:`lga.viz.strip_image`).
+    ``entries``: list of dicts with ``name`` (str, the dropdown label), ``html`` (a caption, as
+    HTML: build it from data with :func:`lga.viz.html_format`) and ``rows``, a list of
+    ``(label, jpeg_bytes)`` pairs (strips from :func:`lga.viz.strip_image`).
     The dropdown and the pages are linked in the browser (``jslink``), so the explorer works in
     the static HTML book, without a running kernel.
     """
