@@ -348,28 +348,27 @@ def grade_chapter(course: Path, stem: str) -> dict[str, dict[str, tuple]]:
 
 
 def grade_all(course: Path, stems: list[str], jobs: int = 2) -> dict[str, dict]:
-    """:func:`grade_chapter` for every chapter of ``stems``, ``jobs`` at a time, each in a process and
-    a copy of the course directory of its own (nbgrader's gradebook is one sqlite file)."""
+    """:func:`grade_chapter` for every chapter of ``stems``, in ``jobs`` processes, each working in a
+    copy of the course directory of its own (nbgrader's gradebook is one sqlite file)."""
     import json
     import subprocess
     import tempfile
 
-    results, running = {}, []
+    results = {}
     with tempfile.TemporaryDirectory(prefix="lga-grade-") as tmp:
-        pending = list(stems)
-        while pending or running:
-            while pending and len(running) < jobs:
-                stem = pending.pop(0)
-                copy = Path(tmp) / stem
-                shutil.copytree(course, copy, ignore=shutil.ignore_patterns("submitted", "autograded", "feedback"))
-                proc = subprocess.Popen([sys.executable, __file__, "--grade", stem, "--out", str(copy)],
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                running.append((stem, proc))
-            stem, proc = running.pop(0)
+        procs = []
+        for k in range(max(1, min(jobs, len(stems)))):
+            copy = Path(tmp) / f"worker{k}"
+            shutil.copytree(course, copy, ignore=shutil.ignore_patterns("submitted", "autograded", "feedback"))
+            mine = stems[k::jobs]
+            procs.append((mine, subprocess.Popen(
+                [sys.executable, __file__, "--out", str(copy), *[a for s in mine for a in ("--grade", s)]],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)))
+        for mine, proc in procs:
             out, err = proc.communicate()
             if proc.returncode:
-                raise RuntimeError(f"grading {stem} failed:\n{err[-3000:]}")
-            results[stem] = json.loads(out.strip().splitlines()[-1])
+                raise RuntimeError(f"grading {mine} failed:\n{err[-3000:]}")
+            results.update(json.loads(out.strip().splitlines()[-1]))
     return results
 
 
@@ -402,6 +401,7 @@ def slides(out: Path) -> list[Path]:
         for cell in nb.cells:              # stderr (progress bars) is removed from the book too
             if cell.cell_type == "code":
                 cell.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr")]
+        nb.cells[0].source = nb.cells[0].source.replace("](_static/colab-badge.svg)", "](../colab-badge.svg)")
         nb.metadata.pop("widgets", None)   # widget state needs the book's widget manager, not shown here
         body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": chapter.stem}})
         path = out / f"{chapter.stem}.slides.html"
@@ -417,22 +417,24 @@ def main(argv=None) -> int:
     parser.add_argument("--student", type=Path, default=STUDENT,
                         help="where the student notebooks go (default course/student, committed: Colab opens them)")
     parser.add_argument("--slides", type=Path, default=None, help="write the slide decks here too")
-    parser.add_argument("--grade", metavar="CHAPTER", help="(for tests) autograde CHAPTER's assignment in the "
+    parser.add_argument("--only-slides", action="store_true", help="write the slide decks (--slides) only")
+    parser.add_argument("--grade", metavar="CHAPTER", action="append", help="(for tests) autograde CHAPTER's assignment in the "
                         "nbgrader course directory --out, as released and with the book's solutions; print JSON")
     args = parser.parse_args(argv)
     if args.grade:
         import json
         import logging
         logging.disable(logging.WARNING)
-        print(json.dumps(grade_chapter(args.out.resolve(), args.grade)))
+        print(json.dumps({stem: grade_chapter(args.out.resolve(), stem) for stem in args.grade}))
         return 0
     start = time.perf_counter()
-    written = generate(args.out, args.student)
-    print(f"{len(written)} student notebooks in {args.student}; nbgrader course in {args.out / 'nbgrader'}")
+    if not args.only_slides:
+        written = generate(args.out, args.student)
+        print(f"{len(written)} student notebooks in {args.student}; nbgrader course in {args.out / 'nbgrader'}")
     if args.slides:
         decks = slides(args.slides)
         print(f"{len(decks)} slide decks in {args.slides}")
-    print(f"make course took {time.perf_counter() - start:.1f} s")
+    print(f"{'slides' if args.only_slides else 'make course'} took {time.perf_counter() - start:.1f} s")
     return 0
 
 
