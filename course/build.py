@@ -226,7 +226,7 @@ def assignment(chapter: Path, spec: dict) -> nbformat.NotebookNode:
                                  f"(course/assignments/{chapter.stem}.yaml, exercise {ex['id']!r})")
             code = "\n\n\n".join(function_sources(book.cells[i].source, [n]) for n in names
                                  for i in [stubs[n][0]])
-            code = mark_bodies(code, names, ex.get("docstrings"), f"{chapter.name} {names}")
+            code = mark_bodies(code, names, ex.get("docstrings") or spec.get("docstrings"), f"{chapter.name} {names}")
             code = (ex.get("imports", "").strip() + "\n\n\n" + code).strip()
         else:
             code = ex["solution"].strip()
@@ -265,6 +265,7 @@ def nbgrader_api(course: Path):
     from nbgrader.coursedir import CourseDirectory
     from traitlets.config import Config
 
+    course = course.resolve()
     config = Config()
     config.CourseDirectory.root = str(course)
     config.CourseDirectory.db_url = f"sqlite:///{course / 'gradebook.db'}"
@@ -276,7 +277,7 @@ def nbgrader_api(course: Path):
 def generate(out: Path, student: Path | None = STUDENT) -> list[Path]:
     """Write the nbgrader course ``out/nbgrader`` (source and release of every chapter) and copy the
     released notebooks to ``student``. Returns the student notebooks written."""
-    course = out / "nbgrader"
+    course = out.resolve() / "nbgrader"
     if course.exists():
         shutil.rmtree(course)
     written = []
