@@ -85,12 +85,15 @@ $(MATHJAX_JS): $(NPM_DIR)/mathjax-$(MATHJAX).tgz
 $(NPM_DIR)/reveal.js-$(REVEAL).tgz:
 	$(call npm_pack,reveal.js,$(REVEAL))
 
-# reveal.js for the slides: the UMD bundle, its styles and themes, the speaker-notes plugin
+# reveal.js for the slides: the UMD bundle, its styles, the white theme with its (local) fonts, the
+# speaker-notes plugin (the other themes load web fonts)
 $(REVEAL_JS): $(NPM_DIR)/reveal.js-$(REVEAL).tgz
 	rm -rf $(NPM_DIR)/reveal.js book/_static/reveal.js
-	mkdir -p $(NPM_DIR)/reveal.js book/_static/reveal.js/dist book/_static/reveal.js/plugin/notes
+	mkdir -p $(NPM_DIR)/reveal.js book/_static/reveal.js/dist/theme/fonts book/_static/reveal.js/plugin/notes
 	tar -xzf $< -C $(NPM_DIR)/reveal.js
-	cd $(NPM_DIR)/reveal.js/package && cp -r dist/reveal.js dist/reveal.css dist/reset.css dist/theme $(CURDIR)/book/_static/reveal.js/dist/ \
+	cd $(NPM_DIR)/reveal.js/package && cp dist/reveal.js dist/reveal.css dist/reset.css $(CURDIR)/book/_static/reveal.js/dist/ \
+	  && cp dist/theme/white.css $(CURDIR)/book/_static/reveal.js/dist/theme/ \
+	  && cp -r dist/theme/fonts/source-sans-pro $(CURDIR)/book/_static/reveal.js/dist/theme/fonts/ \
 	  && cp plugin/notes/notes.js $(CURDIR)/book/_static/reveal.js/plugin/notes/ && cp LICENSE $(CURDIR)/book/_static/reveal.js/
 	@test -s $@ || { echo "ERROR: $@ is missing after unpacking $<" >&2; exit 1; }
 	@touch $@

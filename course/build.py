@@ -387,6 +387,7 @@ def slides(out: Path) -> list[Path]:
 
     config = Config()
     config.SlidesExporter.reveal_url_prefix = "../reveal.js"
+    config.SlidesExporter.reveal_theme = "white"        # its fonts are local; "simple" imports web fonts
     config.SlidesExporter.mathjax_url = "../mathjax/tex-mml-chtml.js"
     config.SlidesExporter.extra_template_basedirs = [str(TEMPLATE)]
     config.SlidesExporter.template_name = "lga_reveal"
@@ -401,7 +402,8 @@ def slides(out: Path) -> list[Path]:
         nb = plain_notebook(nbformat.read(chapter, as_version=4), chapter.name)
         for cell in nb.cells:              # stderr (progress bars) is removed from the book too
             if cell.cell_type == "code":
-                cell.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr")]
+                cell.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr")
+                                and not o.get("metadata", {}).get("scrapbook")]      # glued values: in the prose
         nb.cells[0].source = nb.cells[0].source.replace("](_static/colab-badge.svg)", "](../colab-badge.svg)")
         nb.metadata.pop("widgets", None)   # widget state needs the book's widget manager, not shown here
         body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": chapter.stem}})
