@@ -105,7 +105,7 @@ $(SLIDES): $(STAMP) $(REVEAL_JS) $(wildcard book/[0-9][0-9]_*.ipynb) course/buil
 # the course (course/README.md): every chapter's code-along and graded notebooks in course/student
 # (committed: Colab opens them from the repository), the nbgrader course directory (instructor versions
 # with the hidden tests) in _build/course, and the slides; offline, prints how long it took
-course: $(STAMP) $(REVEAL_JS)
+course: $(STAMP)
 	$(PY) course/build.py --out _build/course --student course/student --slides book/_static/slides
 	@touch $(SLIDES)
 

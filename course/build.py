@@ -241,6 +241,8 @@ def assignment(chapter: Path, spec: dict) -> nbformat.NotebookNode:
         test.metadata["nbgrader"] = nbgrader_meta(f"test_{ex['id']}", grade=True, locked=True,
                                                   points=ex["points"])
         cells.append(test)
+    for i, cell in enumerate(cells):     # stable ids: the same spec gives the same file
+        cell.id = f"{chapter.stem[:2]}-{i:02d}"
     nb = v4.new_notebook(cells=cells, metadata={"kernelspec": book.metadata["kernelspec"],
                                                  "language_info": book.metadata.get("language_info", {})})
     return nb
@@ -270,6 +272,7 @@ def nbgrader_api(course: Path):
     config.CourseDirectory.root = str(course)
     config.CourseDirectory.db_url = f"sqlite:///{course / 'gradebook.db'}"
     config.Execute.timeout = 120
+    config.Application.log_level = "WARNING"
     config.ExecutePreprocessor.kernel_name = "python3"
     return NbGraderAPI(CourseDirectory(config=config), config=config)
 
