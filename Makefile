@@ -21,14 +21,19 @@ endif
 # offline) and copied to book/_static/ (not committed); _config.yml points myst-nb and Sphinx there.
 HTML_MANAGER  := 1.0.15
 MATHJAX       := 3.2.2
+REVEAL        := 5.2.1
 NPM_DIR       := build/npm
 WIDGETS_JS    := book/_static/widgets/embed.js
 MATHJAX_JS    := book/_static/mathjax/tex-mml-chtml.js
-ASSETS        := $(WIDGETS_JS) $(MATHJAX_JS)
+REVEAL_JS     := book/_static/reveal.js/dist/reveal.js
+# every chapter's slide deck (course/build.py --slides), listed on book/slides.md; made from the
+# chapters' slideshow metadata, so remade when a chapter changes
+SLIDES        := book/_static/slides/.built
+ASSETS        := $(WIDGETS_JS) $(MATHJAX_JS) $(REVEAL_JS) $(SLIDES)
 # the browser that tests/test_browser.py drives (Debian package names)
 CHROMIUM      ?= chromium
 
-.PHONY: book test unit nbval html env assets widgets browser stamp execute gpu-check test-oldest-torch clean
+.PHONY: book test unit nbval html env assets widgets browser stamp execute gpu-check test-oldest-torch clean course release
 
 env: $(STAMP)
 
@@ -77,9 +82,49 @@ $(MATHJAX_JS): $(NPM_DIR)/mathjax-$(MATHJAX).tgz
 	@test -s $@ || { echo "ERROR: $@ is missing after unpacking $<" >&2; exit 1; }
 	@touch $@
 
+$(NPM_DIR)/reveal.js-$(REVEAL).tgz:
+	$(call npm_pack,reveal.js,$(REVEAL))
+
+# reveal.js for the slides: the UMD bundle, its styles, the white theme with its (local) fonts, the
+# speaker-notes plugin (the other themes load web fonts)
+$(REVEAL_JS): $(NPM_DIR)/reveal.js-$(REVEAL).tgz
+	rm -rf $(NPM_DIR)/reveal.js book/_static/reveal.js
+	mkdir -p $(NPM_DIR)/reveal.js book/_static/reveal.js/dist/theme/fonts book/_static/reveal.js/plugin/notes
+	tar -xzf $< -C $(NPM_DIR)/reveal.js
+	cd $(NPM_DIR)/reveal.js/package && cp dist/reveal.js dist/reveal.css dist/reset.css $(CURDIR)/book/_static/reveal.js/dist/ \
+	  && cp dist/theme/white.css $(CURDIR)/book/_static/reveal.js/dist/theme/ \
+	  && cp -r dist/theme/fonts/source-sans-pro $(CURDIR)/book/_static/reveal.js/dist/theme/fonts/ \
+	  && cp plugin/notes/notes.js $(CURDIR)/book/_static/reveal.js/plugin/notes/ && cp LICENSE $(CURDIR)/book/_static/reveal.js/
+	@test -s $@ || { echo "ERROR: $@ is missing after unpacking $<" >&2; exit 1; }
+	@touch $@
+
+$(SLIDES): $(STAMP) $(REVEAL_JS) $(wildcard book/[0-9][0-9]_*.ipynb) course/build.py course/myst.py $(wildcard course/templates/*/*)
+	$(PY) course/build.py --only-slides --slides book/_static/slides
+	@touch $@
+
+# the course (course/README.md): every chapter's code-along and graded notebooks in course/student
+# (committed: Colab opens them from the repository), the nbgrader course directory (instructor versions
+# with the hidden tests) in _build/course, and the slides; offline, prints how long it took
+course: $(STAMP)
+	$(PY) course/build.py --out _build/course --student course/student --slides book/_static/slides
+	@touch $(SLIDES)
+
+# tag a release: the badges, the launch buttons and the set-up cells point at tag v<version> (until
+# then at the branch main, which exists; tests/test_course.py checks the ref exists)
+RELEASE_TAG = v$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+release: $(STAMP)
+	@test -z "$$(git status --porcelain)" || { echo "ERROR: commit your changes before make release" >&2; exit 1; }
+	@! git rev-parse -q --verify "refs/tags/$(RELEASE_TAG)" > /dev/null || { echo "ERROR: $(RELEASE_TAG) is tagged already" >&2; exit 1; }
+	sed -i 's/^  branch: .*/  branch: $(RELEASE_TAG)/' _config.yml
+	$(PY) book/_stamp.py
+	$(PY) course/build.py --out _build/course --student course/student
+	git commit -q -am "Release $(RELEASE_TAG): badges and launch buttons point at the tag"
+	git tag $(RELEASE_TAG)
+	@echo "tagged $(RELEASE_TAG); push it with: git push origin main $(RELEASE_TAG)"
+
 # fails loudly when the rendered book lacks the widget manager its pages load
 define check_assets
-	@for f in _build/html/_static/widgets/embed.js _build/html/_static/mathjax/tex-mml-chtml.js; do \
+	@for f in _build/html/_static/widgets/embed.js _build/html/_static/mathjax/tex-mml-chtml.js _build/html/_static/reveal.js/dist/reveal.js _build/html/_static/slides/01_few_shot.slides.html; do \
 	  test -s $$f || { echo "ERROR: $$f is missing: the book's widgets or equations would not work offline (run make assets)" >&2; exit 1; }; done
 endef
 
@@ -162,4 +207,4 @@ test-oldest-torch: $(ASSETS) browser
 	$(call fresh_data,$(OLDEST_VENV)/bin/python -m pytest tests)
 
 clean:
-	rm -rf _build
+	rm -rf _build book/_static/slides

@@ -22,7 +22,9 @@ from lga.yaml_io import load_yaml
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
 ASSETS = [ROOT / "book" / "_static" / "widgets" / "embed.js",
-          ROOT / "book" / "_static" / "mathjax" / "tex-mml-chtml.js"]
+          ROOT / "book" / "_static" / "mathjax" / "tex-mml-chtml.js",
+          ROOT / "book" / "_static" / "reveal.js" / "dist" / "reveal.js",       # the slides (make course)
+          ROOT / "book" / "_static" / "slides" / "01_few_shot.slides.html"]
 
 
 def sources() -> list[Path]:

@@ -341,3 +341,49 @@ def test_every_page_in_headless_chromium(site, server, browser):
     assert WIDGET_PAGE in report and report[WIDGET_PAGE].get("widget", {}).get("changed")
     assert not failures, "\n".join(failures)
 
+
+
+# a slide deck has initialised: reveal.js ready, its slide count, the slide shown, and after Reveal.next()
+SLIDES_STATE = """(async () => {
+  for (let i = 0; i < 200 && !(window.lgaSlidesReady && window.Reveal && Reveal.isReady()); i++)
+    await new Promise(r => setTimeout(r, 100));
+  if (!(window.Reveal && Reveal.isReady())) return null;
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) await MathJax.startup.promise;
+  const shown = () => { const s = Reveal.getCurrentSlide(); return s ? s.innerText.trim().slice(0, 80) : ''; };
+  const first = {index: Reveal.getIndices(), text: shown()};
+  Reveal.next();
+  await new Promise(r => setTimeout(r, 300));
+  return {total: Reveal.getTotalSlides(), first: first, next: {index: Reveal.getIndices(), text: shown()},
+          math: document.querySelectorAll('mjx-container').length,
+          visible: getComputedStyle(Reveal.getCurrentSlide()).display !== 'none'};
+})()"""
+
+
+def test_every_chapters_slides_in_headless_chromium(site, server, browser):
+    """Each chapter's reveal.js deck (book/slides.md lists them), from the built book with the network
+    cut off: reveal.js initialises from the copy the book serves, shows the chapter's title, moves to
+    the next slide, typesets the chapter's equations, and nothing is requested outside the book."""
+    failures = []
+    for notebook in sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb")):
+        page = f"_static/slides/{notebook.stem}.slides.html"
+        if not (site / page).is_file():
+            failures.append(f"{page} is missing (make course, or make html)")
+            continue
+        open_page(browser, urllib.parse.urljoin(server, page))
+        state = browser.evaluate(SLIDES_STATE)
+        browser.drain(0.5)
+        title = nbformat.read(notebook, as_version=4).cells[0].source.splitlines()[0].lstrip("# ").strip()
+        if state is None:
+            failures.append(f"{page}: reveal.js did not initialise")
+            continue
+        if state["total"] < 5 or not state["visible"]:
+            failures.append(f"{page}: {state['total']} slides, current visible: {state['visible']}")
+        if title.lower() not in state["first"]["text"].lower():     # the theme upper-cases titles
+            failures.append(f"{page}: the first slide shows {state['first']['text']!r}, not {title!r}")
+        if state["next"]["index"] == state["first"]["index"]:
+            failures.append(f"{page}: Reveal.next() did not move ({state['first']['index']})")
+        markdown = "\n".join(c.source for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "markdown")
+        if "$" in markdown and not state["math"]:
+            failures.append(f"{page}: the chapter's equations were not typeset")
+        failures += [f"{page}: {p}" for p in problems_from(browser.events, server)]
+    assert not failures, "\n".join(failures)
