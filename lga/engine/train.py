@@ -51,7 +51,7 @@ from .device import device_kind, init_distributed, model_device, resolve_device,
 from .evaluate import evaluate_split
 from .features import FrameBank, FrozenFeatures, SplitFeatures, encode_split, sampled_bounds, video_bounds
 from .model import EpisodicModel, backbone_mode, build_model, derive_seed
-from .optim import LRSchedule, NonFiniteLossError, make_optimizer, optimizer_step
+from ..optim import LRSchedule, NonFiniteLossError, make_optimizer, optimizer_step
 from .runlock import RunLock, RunLockedError
 
 __all__ = ["train", "setup_run", "train_step", "validate_run", "record_validation", "save_last", "restore",

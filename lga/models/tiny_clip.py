@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..engine.optim import LRSchedule, build_optimizer, optimizer_step
+from ..optim import LRSchedule, build_optimizer, optimizer_step
 from .backbone import (
     DEFAULT_TINY_MODEL,
     autocast_for,
@@ -162,7 +162,7 @@ def train_tiny_clip(
         p.requires_grad_(True)
         is_matrix = p.ndim >= 2 and "embedding" not in name
         (decay if is_matrix else no_decay).append(p)
-    # the engine's optimizer factory and schedule (lga.engine.optim): AdamW, open_clip's warm-up, cosine
+    # the engine's optimizer factory and schedule (lga.optim): AdamW, open_clip's warm-up, cosine
     opt = build_optimizer([{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
                           "adamw", lr, betas=(0.9, 0.98), eps=1e-6)
     schedule = LRSchedule.in_steps("cosine", steps, warmup, warmup="open_clip")
