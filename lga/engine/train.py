@@ -42,8 +42,10 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..config import config_diff, validate
 from ..data.episodes import Episode, EpisodeSampler
 from ..data.layout import DISK_FULL_ERRNOS, DiskFullError, atomic_write_text
+from ..optim import LRSchedule, NonFiniteLossError, make_optimizer, optimizer_step
 from . import checkpoint as ckpt
 from .augment import Crops
 from .build import anatomy_source, build_text_bank
@@ -51,13 +53,12 @@ from .device import device_kind, init_distributed, model_device, resolve_device,
 from .evaluate import evaluate_split
 from .features import FrameBank, FrozenFeatures, SplitFeatures, encode_split, sampled_bounds, video_bounds
 from .model import EpisodicModel, backbone_mode, build_model, derive_seed
-from ..optim import LRSchedule, NonFiniteLossError, make_optimizer, optimizer_step
 from .runlock import RunLock, RunLockedError
 
 __all__ = ["train", "setup_run", "train_step", "validate_run", "record_validation", "save_last", "restore",
            "training_data", "Run", "StepResult", "episode_loss", "make_task", "stack_tasks", "TrainEpisodes",
            "RunResult", "read_log"]
-# also importable from here (documented in lga.engine.optim): LRSchedule, make_optimizer, NonFiniteLossError
+# also importable from here (documented in lga.optim): LRSchedule, make_optimizer, NonFiniteLossError
 
 LOG_FIELDS = ("step", "epoch", "lr", "loss", "accuracy", "grad_norm", "episodes_per_s",
               "val_accuracy", "val_ci95", "best_step", "elapsed_s", "note")
@@ -381,7 +382,6 @@ class Run:
 
 def _check_run_dir(run_dir: Path, resume: bool, resolved: dict) -> None:
     """Refuse ``--resume`` without a checkpoint or with a changed config, and a new run over an old one."""
-    from ..config import config_diff
     last_path = run_dir / "checkpoints" / "last.safetensors"
     if resume:          # every rank checks (one node, one file system), so none is left waiting
         if not last_path.is_file():
@@ -406,7 +406,6 @@ def setup_run(cfg, out_dir, resume: bool = False, progress: bool = True, feature
     a frozen backbone: the head, on features encoded once), the optimizer and schedule, and, with
     ``resume``, the state of ``checkpoints/last.safetensors``. Then ``config.yaml`` is written.
     Arguments as :func:`train`; ``dist``: the processes (default :func:`~lga.engine.device.init_distributed`)."""
-    from ..config import validate
     from ..data.dataset import VideoDataset
     from ..data.manifest import verify_dataset
     from .build import check_components
@@ -583,7 +582,6 @@ def train(cfg, out_dir, resume: bool = False, progress: bool = True, stop_after:
     steps :func:`validate_run` and :func:`record_validation`; every ``train.checkpoint_interval``
     steps :func:`save_last`.
     """
-    from ..config import validate
     validate(cfg)
     dist = init_distributed(device_kind(cfg.train.device))
     lock = _lock(Path(out_dir), dist)
