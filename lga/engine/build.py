@@ -34,6 +34,8 @@ import inspect
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from torch.nn import functional as F
+
 from ..anatomy.shipped import SHIPPED_FILES
 from ..config.components import (ENCODERS, HEADS, TEXT_BANKS, _ALLOWED, _REGISTRIES,  # noqa: F401  (names kept here)
                                  allow_component, check_component_name, check_component_names, register_encoder,
@@ -41,7 +43,7 @@ from ..config.components import (ENCODERS, HEADS, TEXT_BANKS, _ALLOWED, _REGISTR
 from ..config.errors import ConfigError
 from ..config.paths import data_dir
 
-if TYPE_CHECKING:  # torch is imported only by the builders (config validation stays light)
+if TYPE_CHECKING:
     from torch import nn
 
 
@@ -181,7 +183,6 @@ def head_loss(head, support, support_labels, query, query_labels, n_way, text=No
     text = text or {}
     if hasattr(head, "loss"):
         return head.loss(support, support_labels, query, query_labels, n_way, **text)
-    from torch.nn import functional as F
     logits = head(support, support_labels, query, n_way, **text)
     return F.cross_entropy(logits.flatten(0, 1), query_labels.flatten()), logits
 
