@@ -102,7 +102,7 @@ from .baselines import SHOT_RULES, FewShotHead, class_means, logit_scale, merge_
 from .fusion import PhaseFusion, shared_query_text
 
 __all__ = ["LGAConfig", "LGA", "ABLATION_ROWS", "ABLATION_CHAIN", "ABLATION_STEPS", "ABLATION_CONFIG_NAMES",
-           "ABLATION_FIELDS", "ablation_config", "ablation_head_args"]
+           "ABLATION_FIELDS", "PAPER_ABLATION_ROWS", "ablation_config", "ablation_head_args"]
 
 
 @dataclass
