@@ -58,8 +58,8 @@ away; each name is imported on first use (``import lga`` loads neither torch nor
 **Build, train, evaluate.**
 :func:`lga.build_model <lga.engine.model.build_model>` and
 :class:`lga.EpisodicModel <lga.engine.model.EpisodicModel>` (a config's encoder and head),
-:func:`lga.register_head <lga.engine.build.register_head>` and
-:func:`lga.register_encoder <lga.engine.build.register_encoder>` (your own components),
+:func:`lga.register_head <lga.config.components.register_head>` and
+:func:`lga.register_encoder <lga.config.components.register_encoder>` (your own components),
 :func:`lga.train <lga.engine.train.train>` and :class:`lga.RunResult <lga.engine.train.RunResult>`,
 :func:`lga.load_model_weights <lga.engine.checkpoint.load_model_weights>`,
 :class:`lga.FrozenFeatures <lga.engine.features.FrozenFeatures>` and
@@ -74,6 +74,16 @@ away; each name is imported on first use (``import lga`` loads neither torch nor
 :func:`lga.headline_rows <lga.engine.protocol.headline_rows>`,
 :func:`lga.baseline_rows <lga.engine.protocol.baseline_rows>` and
 :func:`lga.ablation_rows <lga.engine.protocol.ablation_rows>` (the results table).
+
+**Layers.** The modules form layers that import one way only, lowest first:
+utilities < data < anatomy < config < models < engine < front.
+*utilities*: ``lga`` itself (lazy exports), :mod:`lga._lazy`, :mod:`lga.yaml_io`, :mod:`lga.reported`
+(and any other top-level module of generic helpers); *data*: :mod:`lga.data`; *anatomy*:
+:mod:`lga.anatomy`; *config*: :mod:`lga.config` (parsing and checking configs; the registry of
+component names); *models*: :mod:`lga.optim`, :mod:`lga.models`; *engine*: :mod:`lga.engine`;
+*front*: :mod:`lga.viz`, :mod:`lga.book`, the command lines (``lga.__main__``, :mod:`lga.anatomy.cli`,
+:mod:`lga.engine.cli`). A module imports from its own layer or lower ones, never in a circle
+(``tests/test_layers.py`` checks every import, function-local ones included).
 
 Sub-packages follow the book's chapters, and export their own shortcuts the same way:
 
@@ -109,7 +119,7 @@ __getattr__, __dir__, __all__ = attach(__name__, {
     "ClipFrameEncoder": "lga.models.backbone_encoder",
     # build, train, evaluate
     "build_model": "lga.engine.model", "EpisodicModel": "lga.engine.model",
-    "register_head": "lga.engine.build", "register_encoder": "lga.engine.build",
+    "register_head": "lga.config.components", "register_encoder": "lga.config.components",
     "train": "lga.engine.train", "RunResult": "lga.engine.train",
     "load_model_weights": "lga.engine.checkpoint",
     "FrozenFeatures": "lga.engine.features", "SplitFeatures": "lga.engine.features",

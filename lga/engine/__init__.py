@@ -8,7 +8,8 @@
                                 ``validate_run``, ``save_last``); ``train_step``, the step a teaching
                                 loop calls too.
 - :mod:`lga.engine.optim`       the optimizer factory, the learning-rate schedule and the optimizer step,
-                                shared by the meta-training and the tiny CLIP's training.
+                                shared by the meta-training and the tiny CLIP's training (defined in
+                                :mod:`lga.optim`, below the models).
 - :mod:`lga.engine.evaluate`    thousands of episodes in batches on features computed once, mean and 95%
                                 CI, ``compare`` (paired interval), ``evaluate_checkpoint``.
 - :mod:`lga.engine.protocol`    the results table: rows x shots x seeds through ``train``, shared test
@@ -27,9 +28,9 @@
 Shortcuts (each imported on first use from the module that defines it; submodules as usual):
 :obj:`build_model <lga.engine.model.build_model>`,
 :obj:`EpisodicModel <lga.engine.model.EpisodicModel>`,
-:obj:`register_head <lga.engine.build.register_head>`,
-:obj:`register_encoder <lga.engine.build.register_encoder>`,
-:obj:`allow_component <lga.engine.build.allow_component>`,
+:obj:`register_head <lga.config.components.register_head>`,
+:obj:`register_encoder <lga.config.components.register_encoder>`,
+:obj:`allow_component <lga.config.components.allow_component>`,
 :obj:`episode_loss <lga.engine.train.episode_loss>`,
 :obj:`RunResult <lga.engine.train.RunResult>`,
 :obj:`evaluate_split <lga.engine.evaluate.evaluate_split>`,
@@ -59,9 +60,9 @@ from .._lazy import attach
 __getattr__, __dir__, __all__ = attach(__name__, {
     "build_model": "lga.engine.model",
     "EpisodicModel": "lga.engine.model",
-    "register_head": "lga.engine.build",
-    "register_encoder": "lga.engine.build",
-    "allow_component": "lga.engine.build",
+    "register_head": "lga.config.components",
+    "register_encoder": "lga.config.components",
+    "allow_component": "lga.config.components",
     "episode_loss": "lga.engine.train",
     "RunResult": "lga.engine.train",
     "evaluate_split": "lga.engine.evaluate",

@@ -3,9 +3,11 @@
 It also says where a run's class texts come from (:func:`anatomy_source`); the whole model of a
 config (encoder + head) is :func:`lga.engine.model.build_model`.
 
-Components are named in configs by a short name of a fixed registry: :data:`ENCODERS` (``conv4``,
-``clip``), :data:`HEADS` (``protonet``, ``otam``, ``label_only``, ``lga``) and :data:`TEXT_BANKS`
-(``clip``); arguments come from the ``*_args`` mappings. A class with a ``from_config(args,
+Components are named in configs by a short name of a fixed registry, kept as data in
+:mod:`lga.config.components` (so that a config is checked without the engine):
+:data:`~lga.config.components.ENCODERS` (``conv4``, ``clip``), :data:`~lga.config.components.HEADS`
+(``protonet``, ``otam``, ``label_only``, ``lga``) and :data:`~lga.config.components.TEXT_BANKS` (``clip``),
+and ``register_head``, ``register_encoder``, ``allow_component`` are importable from here too; arguments come from the ``*_args`` mappings. A class with a ``from_config(args,
 **context)`` classmethod is built through it; otherwise its constructor gets the arguments, plus
 ``dim`` (the encoder's feature size) when it *requires* one and none was given. An encoder with
 ``from_pretrained(model, ...)`` (the CLIP encoder) is built through that, with
@@ -16,12 +18,12 @@ can only pick one of the registered names; a ``"package.module:Class"`` string f
 refused (a crafted checkpoint naming ``subprocess:run`` must not run a shell). Research code adds its
 own components in Python, which is code the user runs on purpose::
 
-    from lga.engine.build import register_head
+    from lga.config.components import register_head   # or: from lga.engine.build import ...
     register_head("my_head", MyHead)        # a config then says  model.head: my_head
 
 or trusts a ``"package.module:Class"`` string explicitly, by name, before the config is read:
 ``python -m lga train ... --allow-component mypkg.heads:MyHead`` (repeatable; ``eval`` takes it too),
-or :func:`allow_component` in Python.
+or :func:`~lga.config.components.allow_component` in Python.
 """
 
 from __future__ import annotations
@@ -29,112 +31,20 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
-import re
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..config import ConfigError
+from torch.nn import functional as F
 
-if TYPE_CHECKING:  # torch is imported only by the builders (config validation stays light)
+from ..anatomy.shipped import SHIPPED_FILES
+from ..config.components import (ENCODERS, HEADS, TEXT_BANKS, _ALLOWED, _REGISTRIES,  # noqa: F401  (names kept here)
+                                 allow_component, check_component_name, check_component_names, register_encoder,
+                                 register_head)
+from ..config.errors import ConfigError
+from ..config.paths import data_dir
+
+if TYPE_CHECKING:
     from torch import nn
-
-#: frame encoders: config name -> class, or ``"module:Class"`` of lga's own code (imported when used)
-ENCODERS = {
-    "conv4": "lga.models.frame_encoder:FrameEncoder",
-    "clip": "lga.models.backbone_encoder:ClipFrameEncoder",
-}
-#: few-shot heads (see :data:`ENCODERS`)
-HEADS = {
-    "protonet": "lga.models.baselines:ProtoNet",
-    "otam": "lga.models.baselines:OTAMHead",
-    "label_only": "lga.models.baselines:LabelOnlyHead",
-    "lga": "lga.models.lga:LGA",
-}
-#: text banks (see :data:`ENCODERS`)
-TEXT_BANKS = {"clip": "lga.models.text_bank:TextBank"}
-
-_REGISTRIES = {"encoder": ENCODERS, "head": HEADS, "text": TEXT_BANKS}
-_REGISTER_FUNCTION = {"encoder": "register_encoder", "head": "register_head"}
-#: ``"package.module:Class"`` strings the user trusts (:func:`allow_component`, ``--allow-component``)
-_ALLOWED: set[str] = set()
-_DOTTED = r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*"
-_TARGET = re.compile(rf"{_DOTTED}:{_DOTTED}")
-
-
-def _register(what: str, name: str, component, replace: bool):
-    registry = _REGISTRIES[what]
-    if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"a {what} name must be a non-empty string, got {name!r}")
-    if isinstance(component, str) or not callable(component):
-        raise TypeError(f"register_{what}({name!r}, ...) needs the class itself (or a factory function), "
-                        f"got {component!r}")
-    if name in registry and registry[name] is not component and not replace:
-        raise ValueError(f"{what} {name!r} is already registered ({registry[name]!r}); "
-                         f"pass replace=True to replace it")
-    registry[name] = component
-    return component
-
-
-def register_encoder(name: str, cls, *, replace: bool = False):
-    """Make ``cls`` (a frame encoder class, or a factory) available to configs as ``model.encoder: name``.
-
-    Args:
-        name: the config name; may also be the ``"package.module:Class"`` string that configs
-            already use, so those configs load unchanged.
-        cls: the class itself (imported by your code, not by lga).
-        replace: allow replacing a name that is already registered.
-
-    Returns ``cls``.
-    """
-    return _register("encoder", name, cls, replace)
-
-
-def register_head(name: str, cls, *, replace: bool = False):
-    """Make ``cls`` (a few-shot head class, or a factory) available to configs as ``model.head: name``.
-
-    Same arguments as :func:`register_encoder`.
-    """
-    return _register("head", name, cls, replace)
-
-
-def allow_component(target: str) -> str:
-    """Trust one ``"package.module:Class"`` string: configs naming it may then import and build it.
-
-    This is what ``--allow-component`` on the command line does. Only the exact string is trusted,
-    for encoders and heads; everything else a config or checkpoint names stays refused.
-    """
-    if not isinstance(target, str) or not _TARGET.fullmatch(target):
-        raise ConfigError(f"--allow-component expects package.module:Class, got {target!r}")
-    _ALLOWED.add(target)
-    return target
-
-
-def check_component_name(name, what: str) -> None:
-    """Raise :class:`~lga.config.ConfigError` unless ``name`` is a registered ``what`` (``"encoder"``,
-    ``"head"``, ``"text"``) or an allowed ``"package.module:Class"`` string. Imports nothing."""
-    registry = _REGISTRIES[what]
-    if isinstance(name, str) and (name in registry or (what != "text" and name in _ALLOWED)):
-        return
-    known = ", ".join(registry)
-    register = _REGISTER_FUNCTION.get(what)
-    if isinstance(name, str) and ":" in name:
-        how = (f"if you trust it, allow it explicitly: --allow-component {name} on the command line, or "
-               f"lga.engine.build.allow_component({name!r}) or {register}(...) in Python"
-               if register else f"use one of {known}")
-        raise ConfigError(f"model.{what}: {name!r} names Python code to import; lga never imports or calls "
-                          f"what a config or checkpoint names ({how}). Registered {what}s: {known}")
-    hint = f" (add your own with lga.engine.build.{register})" if register else ""
-    raise ConfigError(f"model.{what}: unknown {what} {name!r}; use one of {known}{hint}")
-
-
-def check_component_names(model) -> None:
-    """:func:`check_component_name` for the encoder, head and text bank of a
-    :class:`~lga.config.ModelConfig` or of its dict (the ``model`` section of a stored config)."""
-    get = model.get if isinstance(model, dict) else (lambda key, default=None: getattr(model, key, default))
-    for what, default in (("encoder", None), ("head", None), ("text", "none")):
-        name = get(what, default)
-        if what == "text" and name == "none":
-            continue
-        check_component_name(name, what)
 
 
 def resolve(name: str, what: str):
@@ -188,9 +98,6 @@ def build_encoder(model_cfg, device=None) -> nn.Module:
 def resolve_checkpoint_dir(name: str):
     """A checkpoint folder: absolute, ``~``, relative to the working directory if it exists there,
     else relative to :func:`lga.config.data_dir` (``tiny_clip/atomic_actions`` -> ``~/.cache/lga/...``)."""
-    from pathlib import Path
-
-    from ..config import data_dir
     p = Path(name).expanduser()
     if p.is_absolute() or p.exists():
         return p
@@ -276,7 +183,6 @@ def head_loss(head, support, support_labels, query, query_labels, n_way, text=No
     text = text or {}
     if hasattr(head, "loss"):
         return head.loss(support, support_labels, query, query_labels, n_way, **text)
-    from torch.nn import functional as F
     logits = head(support, support_labels, query, n_way, **text)
     return F.cross_entropy(logits.flatten(0, 1), query_labels.flatten()), logits
 
@@ -284,10 +190,8 @@ def head_loss(head, support, support_labels, query, query_labels, n_way, text=No
 def anatomy_source(cfg, root):
     """Where the class anatomy comes from: ``data.anatomy`` (a file or a shipped dataset name), else the
     dataset's own ``anatomy.json``, else the anatomy shipped for the benchmark, else None."""
-    from pathlib import Path
     if cfg.data.anatomy:
         return cfg.data.anatomy
     if (Path(root) / "anatomy.json").is_file():
         return str(root)
-    from ..anatomy.shipped import SHIPPED_FILES
     return cfg.data.dataset if cfg.data.dataset in SHIPPED_FILES else None

@@ -30,6 +30,8 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 from safetensors.torch import save as st_save
 
+from ..config.components import check_component_name
+from ..config.errors import ConfigError
 from ..data.layout import atomic_write_bytes
 
 FORMAT = "lga-checkpoint/1"
@@ -202,8 +204,6 @@ def _too_deep(text: str, limit: int) -> bool:
 
 def _check_stored_components(meta: dict, path: Path) -> None:
     """Refuse a stored config that names Python code the user has not allowed (nothing is imported)."""
-    from ..config import ConfigError
-    from .build import check_component_name
     config = meta.get("config")
     model = config.get("model") if isinstance(config, dict) else None
     if not isinstance(model, dict):

@@ -27,6 +27,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..config import ConfigError, apply_override, config_diff, config_from_dict, list_configs, load_config, show_config
+from ..config.components import allow_component
+from ..data.layout import DiskFullError
+
 
 def _common(p: argparse.ArgumentParser):
     p.add_argument("--config", default=None, metavar="FILE",
@@ -55,8 +59,6 @@ def _verify_setting(cfg, args, from_checkpoint: bool = False):
 
 
 def _allow(args) -> bool:
-    from ..config import ConfigError
-    from .build import allow_component
     try:
         for target in args.allow:
             allow_component(target)
@@ -67,7 +69,6 @@ def _allow(args) -> bool:
 
 
 def _load(args):
-    from ..config import ConfigError, load_config
     try:
         return load_config(args.config, args.overrides)
     except (ConfigError, FileNotFoundError) as e:
@@ -87,9 +88,8 @@ def checkpoint_config(checkpoint, overrides=()):
     ``overrides`` (``--set``) apply to the chosen config. Returns ``(config, source, note)``: ``note``
     says why a nearby ``config.yaml`` was not used (None otherwise).
     """
-    from ..config import ConfigError, apply_override, config_diff, config_from_dict, load_config
-    from .checkpoint import read_metadata
-    from .train import RESUMABLE_CHANGES
+    from .checkpoint import read_metadata  # heavy: torch, only once a command runs
+    from .train import RESUMABLE_CHANGES  # heavy: torch, only once a command runs
     path = Path(checkpoint)
     meta = read_metadata(path)
     stored = meta.get("config")
@@ -144,8 +144,7 @@ def train_main(argv=None) -> int:
     if cfg is None:
         return 2
     _verify_setting(cfg, args)
-    from ..data.layout import DiskFullError
-    from .train import NonFiniteLossError, train
+    from .train import NonFiniteLossError, train  # heavy: torch, only once a command runs
     try:
         r = train(cfg, args.out, resume=args.resume, progress=not args.no_progress, stop_after=args.stop_after,
                   restart_optimizer=args.restart_optimizer)
@@ -193,7 +192,7 @@ def eval_main(argv=None) -> int:
     if args.episodes is not None and args.episodes < 1:
         print("lga eval: --episodes must be >= 1", file=sys.stderr)
         return 2
-    from .evaluate import evaluate_checkpoint
+    from .evaluate import evaluate_checkpoint  # heavy: torch, only once a command runs
     try:
         r = evaluate_checkpoint(cfg, args.checkpoint, episodes=args.episodes, split=args.split,
                                 progress=not args.no_progress)
@@ -218,7 +217,6 @@ def config_main(argv=None) -> int:
     show.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     sub.add_parser("list", help="the names of the shipped configs")
     args = p.parse_args(argv)
-    from ..config import ConfigError, list_configs, show_config
     if args.action == "list":
         print("\n".join(list_configs()))
         return 0

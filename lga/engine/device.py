@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.distributed as tdist
 from torch import nn
 
 __all__ = ["model_device", "to_device", "Dist", "init_distributed", "resolve_device", "device_kind",
@@ -84,7 +85,6 @@ def init_distributed(device_kind: str) -> Dist:
     set) the group is always created, also for ``--nproc_per_node 1``, so a one-GPU torchrun runs
     the very NCCL + DDP path of a multi-GPU run (``make gpu-check`` does).
     """
-    import torch.distributed as tdist
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1 and "LOCAL_RANK" not in os.environ:
         return Dist()
@@ -115,7 +115,7 @@ def device_kind(name: str) -> str:
 
 
 def _die_with_parent(parent: int, worker_id: int) -> None:
-    from ..data.prepare import die_with_parent
+    from ..data.prepare import die_with_parent  # heavy: PyAV; a DataLoader worker's hook
     die_with_parent(parent)
 
 

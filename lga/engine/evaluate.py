@@ -21,6 +21,14 @@ import torch
 from tqdm.auto import tqdm
 
 from ..data.episodes import EpisodeSampler
+from ..data.layout import atomic_write_text
+from ..data.manifest import verify_dataset
+from .augment import Crops
+from .build import anatomy_source, build_text_bank
+from .checkpoint import file_hash, load_model_weights, read_metadata
+from .device import model_device, resolve_device, to_device
+from .features import cache_dir, cached_features, sampled_bounds, split_key
+from .model import EpisodicModel, backbone_mode, build_model, encoder_key
 
 
 @dataclass
@@ -60,7 +68,6 @@ class EvalResult:
         """JSON text (summary and every episode's accuracy); written atomically to ``path`` if given."""
         text = json.dumps(self.to_dict(), indent=1) + "\n"
         if path is not None:
-            from ..data.layout import atomic_write_text
             atomic_write_text(path, text)
         return text
 
@@ -144,7 +151,6 @@ def score_episodes(head, features: torch.Tensor, episodes, n_way: int, text_bank
     the head as ``support_bounds`` / ``query_bounds`` (LGA's ``segmenter="given"``).
     Returns ``[E, N*Q, N]`` on that device.
     """
-    from .device import model_device, to_device
     dev = device if device is not None else model_device(head, default=features.device)
     s_idx, q_idx = torch.as_tensor(episodes.support), torch.as_tensor(episodes.query)
     classes = torch.as_tensor(episodes.classes)
@@ -214,7 +220,6 @@ def evaluate_split(head, split, sampler: EpisodeSampler | None = None, num_episo
     Returns:
         :class:`EvalResult`, one accuracy per episode.
     """
-    from .device import model_device
     if sampler is None:
         if num_episodes is None:
             raise ValueError("evaluate_split: give a sampler, or num_episodes to draw the episodes from "
@@ -247,14 +252,7 @@ def evaluate_checkpoint(cfg, checkpoint=None, episodes: int | None = None, split
     must be the one the head was trained on (same :func:`~lga.engine.model.encoder_key`), else
     ValueError.
     """
-    from ..data.dataset import VideoDataset
-    from ..data.manifest import verify_dataset
-    from .augment import Crops
-    from .build import anatomy_source, build_text_bank
-    from .checkpoint import file_hash, load_model_weights, read_metadata
-    from .device import resolve_device
-    from .features import cache_dir, cached_features, sampled_bounds, split_key
-    from .model import EpisodicModel, backbone_mode, build_model, encoder_key
+    from ..data.dataset import VideoDataset  # heavy: PyAV, only where videos are decoded
 
     split = split or cfg.eval.split
     n = episodes or cfg.eval.episodes

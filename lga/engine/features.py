@@ -30,11 +30,20 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save
 from tqdm.auto import tqdm
 
+from ..anatomy.visual import bounds_for_sampled_frames
+from ..config import data_dir
 from ..data.episodes import EpisodeSampler
+from ..data.layout import atomic_write_bytes, read_anatomy
+from ..data.sampling import sample_indices
+from ..models.text_bank import TextBank
 from .augment import Crops
-from .device import worker_init
+from .build import anatomy_source, build_encoder, build_text_bank
+from .device import resolve_device, worker_init
+from .model import encoder_key
 
 __all__ = ["encode_split", "cached_features", "cache_dir", "split_key", "video_bounds", "sampled_bounds",
            "SplitFeatures", "FrameBank", "FrozenFeatures"]
@@ -52,7 +61,7 @@ class _TestClips(torch.utils.data.Dataset):
         return len(self.dataset)
 
     def __getitem__(self, i):
-        from ..data.video import VideoError, read_video
+        from ..data.video import VideoError, read_video  # heavy: PyAV, only where videos are decoded
         item = self.dataset.items[i]
         try:
             clip = read_video(item.path, self.dataset.num_frames, "test", **getattr(self.dataset, "read_options", {}))
@@ -76,7 +85,7 @@ def encode_split(encoder, dataset, batch_size: int = 64, device=None, workers: i
     Returns ``(features float32 [V, T, D] on CPU, labels int64 [V], keys, report)`` for the V readable
     videos; unreadable ones are skipped and listed in the :class:`~lga.data.dataset.LoadReport`.
     """
-    from ..data.dataset import LoadReport
+    from ..data.dataset import LoadReport  # heavy: PyAV, only where videos are decoded
     device = torch.device(device) if device is not None else next(encoder.parameters()).device
     was = encoder.training
     encoder.eval()
@@ -111,10 +120,7 @@ def _cache_path(cache_dir, kind: str, key_parts: dict, dataset) -> tuple[Path, d
 
 
 def _load_cached(path: Path):
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    from ..data.dataset import LoadReport
+    from ..data.dataset import LoadReport  # heavy: PyAV, only where videos are decoded
     with safe_open(str(path), framework="pt") as f:
         info = json.loads((f.metadata() or {})["lga"])
     report = LoadReport(loaded=len(info["keys"]), skipped=info["skipped"], missing=info["missing"])
@@ -122,9 +128,6 @@ def _load_cached(path: Path):
 
 
 def _save_cached(path: Path, tensors: dict, key_parts: dict, keys: list, report) -> None:
-    from safetensors.torch import save
-
-    from ..data.layout import atomic_write_bytes
     md = {"lga": json.dumps({"key": key_parts, "keys": keys, "skipped": report.skipped, "missing": report.missing})}
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, save({k: v.contiguous() for k, v in tensors.items()}, metadata=md))
@@ -200,9 +203,8 @@ class SplitFeatures(_Videos):
             label_template: how a class label becomes a sentence for the label text.
         Unreadable videos are skipped (see :func:`encode_split`).
         """
-        from ..data.dataset import VideoDataset
-        from ..models.backbone_encoder import ClipFrameEncoder
-        from ..models.text_bank import TextBank
+        from ..data.dataset import VideoDataset  # heavy: PyAV, only where videos are decoded
+        from ..models.backbone_encoder import ClipFrameEncoder  # heavy: open_clip, only for a CLIP
 
         ds = VideoDataset(root, split, num_frames=num_frames, mode="test")
         if per_class is not None:
@@ -224,7 +226,6 @@ class SplitFeatures(_Videos):
 
     def with_text(self, clip_model, tokenizer, anatomy, label_template: str = "{label}") -> "SplitFeatures":
         """The same videos with the class texts of another ``anatomy`` (e.g. a noisy one)."""
-        from ..models.text_bank import TextBank
         bank = TextBank.build(anatomy, self.class_names, clip_model, tokenizer, label_template=label_template)
         return replace(self, bank=bank)
 
@@ -265,8 +266,6 @@ class FrameBank(_Videos):
         frames drawn as :func:`lga.data.video.read_video` draws them (``sampling="random"``: one random
         frame per segment from ``rng``; ``"fixed"``: the test frames), then a crop from ``rng``
         (:meth:`Crops.draw`); the bounds are the ground truth's over the T frames drawn."""
-        from ..anatomy.visual import bounds_for_sampled_frames
-        from ..data.sampling import sample_indices
         mode = "train" if sampling == "random" else "test"
         idx = sample_indices(self.frames_of(video), num_frames, mode, rng if mode == "train" else None)
         idx = torch.from_numpy(idx)
@@ -283,8 +282,8 @@ class FrameBank(_Videos):
         """Encode every frame (or ``cache_frames`` evenly spaced frames) of every video of ``dataset``
         through each training crop. Returns ``(bank, report)``; unreadable videos and videos with
         fewer than ``dataset.num_frames`` frames are skipped and listed in the report."""
-        from ..data.dataset import LoadReport
-        from ..data.video import VideoError, count_frames, read_video
+        from ..data.dataset import LoadReport  # heavy: PyAV, only where videos are decoded
+        from ..data.video import VideoError, count_frames, read_video  # heavy: PyAV, only where videos are decoded
         device = torch.device(device) if device is not None else next(encoder.parameters()).device
         was = encoder.training
         encoder.eval()
@@ -364,10 +363,7 @@ class FrozenFeatures:
                 :func:`lga.engine.model.build_model` builds it).
             splits: which of train / val / test to encode (the others are None).
         """
-        from ..data.dataset import VideoDataset
-        from .build import anatomy_source, build_encoder, build_text_bank
-        from .device import resolve_device
-        from .model import encoder_key
+        from ..data.dataset import VideoDataset  # heavy: PyAV, only where videos are decoded
 
         device = torch.device(device) if device is not None else resolve_device(cfg.train.device)
         if encoder is None:
@@ -409,7 +405,6 @@ def cache_dir(path) -> Path | None:
     ``~``, or relative to :func:`lga.config.data_dir`; None stays None (no cache)."""
     if path is None:
         return None
-    from ..config import data_dir
     p = Path(path).expanduser()
     return p if p.is_absolute() else data_dir() / p
 
@@ -424,7 +419,6 @@ def video_bounds(root, keys: list) -> tuple[torch.Tensor, list] | None:
     """Ground-truth phase bounds of videos, in their own frame numbers: ``(bounds [V, L+1],
     frames per video)`` from the dataset's ``anatomy.json`` (``videos``: AtomicActions has them), or
     None when the dataset has none for some of ``keys`` (the real benchmarks)."""
-    from ..data.layout import read_anatomy
     path = Path(root) / "anatomy.json"
     if not path.is_file():
         return None
@@ -438,8 +432,6 @@ def video_bounds(root, keys: list) -> tuple[torch.Tensor, list] | None:
 def sampled_bounds(root, keys: list, num_frames: int) -> torch.Tensor | None:
     """Ground-truth phase bounds ``[V, L+1]`` over the ``num_frames`` deterministic test frames of each
     video (:func:`lga.anatomy.visual.bounds_for_sampled_frames`), or None (:func:`video_bounds`)."""
-    from ..anatomy.visual import bounds_for_sampled_frames
-    from ..data.sampling import sample_indices
     gt = video_bounds(root, keys)
     if gt is None:
         return None
@@ -457,8 +449,6 @@ def _pretrained(cfg) -> bool:
 
 def _cached_frame_bounds(root, bank: FrameBank, cache_frames: int) -> torch.Tensor | None:
     """The ground-truth bounds of a frame bank's videos in the numbering of its cached frames."""
-    from ..anatomy.visual import bounds_for_sampled_frames
-    from ..data.sampling import sample_indices
     gt = video_bounds(root, bank.keys)
     if gt is None:
         return None

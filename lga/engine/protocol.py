@@ -22,6 +22,8 @@ fusion) is scored as it is, the same in every seed.
 
 from __future__ import annotations
 
+import multiprocessing
+import platform
 import re
 import shutil
 import tempfile
@@ -33,7 +35,15 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..config import apply_override, config_from_dict
+from ..models.lga import ABLATION_CHAIN, LGAConfig
+from .build import check_components
+from .checkpoint import load_model_weights
+from .device import resolve_device, worker_init
 from .evaluate import Comparison, EvalResult, compare, evaluate_split
+from .features import FrozenFeatures
+from .model import EpisodicModel, build_model, trainable_parameters
+from .train import train
 
 __all__ = ["Row", "baseline_rows", "ablation_rows", "oracle_rows", "headline_rows", "row_config", "run_protocol",
            "ProtocolResult", "load_head"]
@@ -69,7 +79,6 @@ def ablation_rows(names=None, **overrides) -> list[Row]:
     :data:`lga.models.lga.ABLATION_CHAIN`, the paper's six and our three), each with only the
     :class:`~lga.models.lga.LGAConfig` fields that differ from the defaults, plus ``overrides``
     (e.g. ``shot_rule="mean_distance"``) applied to every row."""
-    from ..models.lga import ABLATION_CHAIN, LGAConfig
     base = asdict(LGAConfig())
     rows = []
     for name in (names or list(ABLATION_CHAIN)):
@@ -93,8 +102,6 @@ def headline_rows(**lga_overrides) -> list[Row]:
 
 def row_config(cfg, row: Row, shot: int, seed: int):
     """``cfg`` for one row, shot and seed: its head, ``data.k_shot``, ``train.seed``, a frozen backbone."""
-    from ..config import apply_override, config_from_dict
-    from .build import check_components
     data = cfg.to_dict()
     data["model"]["head"], data["model"]["head_args"] = row.head, dict(row.head_args)
     data["data"]["k_shot"], data["train"]["seed"], data["train"]["backbone"] = shot, seed, "frozen"
@@ -110,8 +117,6 @@ def load_head(cfg, row: Row, shot: int, seed: int, checkpoint=None, dim: int | N
     """The head of ``row`` for ``shot`` and ``seed``: its initial weights (seeded as the engine seeds
     them), or those of ``checkpoint`` (e.g. :attr:`ProtocolResult.checkpoints`); in eval mode.
     ``dim``: the features' size (default: the encoder's, which builds the encoder)."""
-    from .checkpoint import load_model_weights
-    from .model import EpisodicModel, build_model
     rcfg = row_config(cfg, row, shot, seed)
     model = build_model(rcfg, "cpu", dim=dim)
     if checkpoint is not None:
@@ -192,7 +197,7 @@ class ProtocolResult:
 
     def to_frame(self, summary: bool = True):
         """:meth:`summary` (or :meth:`table`) as a pandas DataFrame."""
-        import pandas as pd
+        import pandas as pd  # optional: pandas, only for a DataFrame
         return pd.DataFrame(self.summary() if summary else self.table())
 
 
@@ -202,11 +207,6 @@ _SHARED: dict = {}
 
 def _job(job: tuple) -> dict:
     """Train (when there is something to train) and score one row, shot and seed."""
-    from .checkpoint import load_model_weights
-    from .device import resolve_device
-    from .model import EpisodicModel, build_model
-    from .train import train
-
     rcfg, row_name, trains, n, untrained, run_dir, in_worker = job
     if in_worker:
         torch.set_num_threads(1)
@@ -235,8 +235,6 @@ def _job(job: tuple) -> dict:
 
 
 def _can_fork() -> bool:
-    import multiprocessing
-    import platform
     return "fork" in multiprocessing.get_all_start_methods() and platform.system() == "Linux"
 
 
@@ -260,9 +258,6 @@ def run_protocol(cfg, rows, shots=(1, 5), seeds=(0, 1, 2), features=None, out_di
             Windows, the rows run one after the other). ``workers=2`` on 2 cores about halves the
             time; the numbers do not depend on it.
     """
-    from .features import FrozenFeatures
-    from .model import build_model, trainable_parameters
-
     t0 = time.perf_counter()
     split = cfg.eval.split
     if features is None:
@@ -293,8 +288,6 @@ def run_protocol(cfg, rows, shots=(1, 5), seeds=(0, 1, 2), features=None, out_di
     try:
         bar = tqdm(total=len(jobs), desc="results protocol", disable=not progress)
         if workers > 1:
-            import multiprocessing
-            from .device import worker_init
             with multiprocessing.get_context("fork").Pool(workers, initializer=worker_init(), initargs=(0,)) as pool:
                 outs = []
                 for o in pool.imap_unordered(_job, jobs):

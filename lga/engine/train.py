@@ -39,25 +39,30 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as tdist
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
+from ..anatomy.visual import bounds_for_sampled_frames
+from ..config import config_diff, validate
 from ..data.episodes import Episode, EpisodeSampler
-from ..data.layout import DISK_FULL_ERRNOS, DiskFullError, atomic_write_text
+from ..data.layout import DISK_FULL_ERRNOS, DiskFullError, atomic_write_text, write_json
+from ..data.manifest import verify_dataset
+from ..optim import LRSchedule, NonFiniteLossError, make_optimizer, optimizer_step
 from . import checkpoint as ckpt
 from .augment import Crops
-from .build import anatomy_source, build_text_bank
+from .build import anatomy_source, build_text_bank, check_components
 from .device import device_kind, init_distributed, model_device, resolve_device, to_device, worker_init
 from .evaluate import evaluate_split
 from .features import FrameBank, FrozenFeatures, SplitFeatures, encode_split, sampled_bounds, video_bounds
 from .model import EpisodicModel, backbone_mode, build_model, derive_seed
-from .optim import LRSchedule, NonFiniteLossError, make_optimizer, optimizer_step
 from .runlock import RunLock, RunLockedError
 
 __all__ = ["train", "setup_run", "train_step", "validate_run", "record_validation", "save_last", "restore",
            "training_data", "Run", "StepResult", "episode_loss", "make_task", "stack_tasks", "TrainEpisodes",
            "RunResult", "read_log"]
-# also importable from here (documented in lga.engine.optim): LRSchedule, make_optimizer, NonFiniteLossError
+# also importable from here (documented in lga.optim): LRSchedule, make_optimizer, NonFiniteLossError
 
 LOG_FIELDS = ("step", "epoch", "lr", "loss", "accuracy", "grad_norm", "episodes_per_s",
               "val_accuracy", "val_ci95", "best_step", "elapsed_s", "note")
@@ -151,8 +156,7 @@ class TrainEpisodes(torch.utils.data.Dataset):
         """``(clip or features [T, ...], bounds [L+1] or None)`` of video ``idx``."""
         if isinstance(self.source, FrameBank):
             return self.source.clip(idx, self.num_frames, rng, self.crops, self.sampling)
-        from ..anatomy.visual import bounds_for_sampled_frames
-        from ..data.video import VideoError, read_video
+        from ..data.video import VideoError, read_video  # heavy: PyAV, only where videos are decoded
         item = self.source.items[idx]
         candidates = [idx] + [int(i) for i in self.sampler.by_class[item.label] if i != idx]
         for i in candidates:   # an unreadable video is replaced by the next readable one of its class
@@ -223,7 +227,7 @@ class RunLog:
         w.writerows(rows)
         atomic_write_text(self.path, text.getvalue())
         try:  # optional
-            from torch.utils.tensorboard import SummaryWriter
+            from torch.utils.tensorboard import SummaryWriter  # optional: tensorboard may be missing
             self.tb = SummaryWriter(str(run_dir / "tensorboard"), purge_step=resume_step)
         except Exception:
             self.tb = None
@@ -290,7 +294,6 @@ def train_step(net: nn.Module, tasks: list, optimizer, schedule: LRSchedule, ste
         fault: test hook ``fault(step, loss) -> loss`` called on every task's loss.
         last_checkpoint: named in the message of a non-finite loss (:class:`NonFiniteLossError`).
     """
-    from torch.nn.parallel import DistributedDataParallel
     ddp = net if isinstance(net, DistributedDataParallel) else None
 
     def loss_of(task):
@@ -381,7 +384,6 @@ class Run:
 
 def _check_run_dir(run_dir: Path, resume: bool, resolved: dict) -> None:
     """Refuse ``--resume`` without a checkpoint or with a changed config, and a new run over an old one."""
-    from ..config import config_diff
     last_path = run_dir / "checkpoints" / "last.safetensors"
     if resume:          # every rank checks (one node, one file system), so none is left waiting
         if not last_path.is_file():
@@ -406,10 +408,7 @@ def setup_run(cfg, out_dir, resume: bool = False, progress: bool = True, feature
     a frozen backbone: the head, on features encoded once), the optimizer and schedule, and, with
     ``resume``, the state of ``checkpoints/last.safetensors``. Then ``config.yaml`` is written.
     Arguments as :func:`train`; ``dist``: the processes (default :func:`~lga.engine.device.init_distributed`)."""
-    from ..config import validate
-    from ..data.dataset import VideoDataset
-    from ..data.manifest import verify_dataset
-    from .build import check_components
+    from ..data.dataset import VideoDataset  # heavy: PyAV, only where videos are decoded
 
     validate(cfg)
     check_components(cfg.model)
@@ -480,7 +479,6 @@ def setup_run(cfg, out_dir, resume: bool = False, progress: bool = True, feature
         run_dir.mkdir(parents=True, exist_ok=True)
         cfg.to_yaml(run_dir / "config.yaml")
     if dist.grouped:
-        from torch.nn.parallel import DistributedDataParallel
         run.net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
                                           find_unused_parameters=t.find_unused_parameters)
     return run
@@ -583,7 +581,6 @@ def train(cfg, out_dir, resume: bool = False, progress: bool = True, stop_after:
     steps :func:`validate_run` and :func:`record_validation`; every ``train.checkpoint_interval``
     steps :func:`save_last`.
     """
-    from ..config import validate
     validate(cfg)
     dist = init_distributed(device_kind(cfg.train.device))
     lock = _lock(Path(out_dir), dist)
@@ -620,7 +617,6 @@ def _lock(run_dir: Path, dist):
         except RunLockedError as e:
             error = e
     if dist.grouped:
-        import torch.distributed as tdist
         flag = torch.tensor([0 if error else 1], dtype=torch.int32,
                             device=resolve_device("cuda", dist) if tdist.get_backend() == "nccl" else "cpu")
         tdist.all_reduce(flag, op=tdist.ReduceOp.MIN)
@@ -702,14 +698,12 @@ def _run(run: Run, resume: bool, progress: bool, stop_after: int | None, fault) 
                    "val_history": run.val_history, "episodes_per_s": seen / max(train_s, 1e-9),
                    "steps_this_process": step - start, "world_size": dist.world,
                    "peak_memory_gib": peak_memory_gib(device), "backbone": run.mode}
-        from ..data.layout import write_json
         write_json(run.run_dir / "summary.json", summary)
     result = RunResult(run.run_dir, step, run.best_step, run.best_val, run.val_history, run.last_path,
                        run.best_path if run.best_path.is_file() else None, run.model,
                        episodes_per_s=seen / max(train_s, 1e-9), peak_memory_gib=peak_memory_gib(device),
                        backbone=run.mode)
     if dist.initialised_here:
-        import torch.distributed as tdist
         tdist.destroy_process_group()
     return result
 
@@ -786,7 +780,6 @@ def _guard(loss, step, task, grouped: bool, device, last_path):
     """Raise :class:`NonFiniteLossError` on a non-finite loss (on every rank of a process group at once)."""
     finite = torch.isfinite(loss.detach()).all()
     if grouped:
-        import torch.distributed as tdist
         flag = finite.to(device=device, dtype=torch.int32).reshape(1)
         tdist.all_reduce(flag, op=tdist.ReduceOp.MIN)
         finite = bool(flag.item())
@@ -802,7 +795,6 @@ def _guard(loss, step, task, grouped: bool, device, last_path):
 def _mean_across(values, dist, device) -> float:
     v = float(np.mean(values))
     if dist.grouped:
-        import torch.distributed as tdist
         x = torch.tensor([v], device=device, dtype=torch.float64)
         tdist.all_reduce(x)
         v = x.item() / dist.world
@@ -811,5 +803,4 @@ def _mean_across(values, dist, device) -> float:
 
 def _barrier(dist):
     if dist.grouped:
-        import torch.distributed as tdist
         tdist.barrier()

@@ -37,6 +37,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from . import matching
+from .fusion import PhaseFusion
 
 __all__ = ["class_means", "per_class_mean_distance", "merge_shots", "SHOT_RULES", "logit_scale", "scaled",
            "FewShotHead", "ProtoNet", "OTAMHead", "LabelOnlyHead"]
@@ -230,7 +231,6 @@ class LabelOnlyHead(FewShotHead):
         self.ce_weight, self.vt_weight, self.train_with = ce_weight, vt_weight, train_with
         self.fusion = None
         if dim is not None:
-            from .fusion import PhaseFusion
             self.fusion = PhaseFusion(dim, num_heads=num_heads)
 
     @classmethod

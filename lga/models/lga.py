@@ -96,12 +96,13 @@ from torch import Tensor
 
 from ..anatomy.visual import SEGMENTERS, phase_masks, phase_pool, uniform_segment
 from ..anatomy.visual import segment as segment_frames
+from ..config.ablations import ABLATION_CONFIG_NAMES, ABLATION_FIELDS, ABLATION_SWITCHES, ablation_head_args
 from . import matching
 from .baselines import SHOT_RULES, FewShotHead, class_means, logit_scale, merge_shots, per_class_mean_distance, scaled
 from .fusion import PhaseFusion, shared_query_text
 
 __all__ = ["LGAConfig", "LGA", "ABLATION_ROWS", "ABLATION_CHAIN", "ABLATION_STEPS", "ABLATION_CONFIG_NAMES",
-           "ABLATION_FIELDS", "ablation_config", "ablation_head_args"]
+           "ABLATION_FIELDS", "PAPER_ABLATION_ROWS", "ablation_config", "ablation_head_args"]
 
 
 @dataclass
@@ -182,44 +183,18 @@ class LGAConfig:
         return asdict(self)
 
 
-_BASE = LGAConfig()
 #: The rows of the paper's ablation (HMDB51, Table "components"), as configs. Reported 1/5-shot:
-#: 75.8/87.7, 79.9/86.0, 79.6/87.2, 80.8/88.2, 83.1/86.2, 86.8/89.3. What each row computes is our
-#: reading of the paper's words ([inferred]: uniform thirds without overlap for "+ textual anatomy";
-#: Bi-MHM on the whole video for "video-video"); the values behind each switch are ours ([choose]).
-ABLATION_ROWS: dict[str, LGAConfig] = {
-    # Bi-MHM on whole videos (AB-MHM with one phase), no text anywhere
-    "video-video": replace(_BASE, use_visual_anatomy=False, plain_phases="whole",
-                           use_text_anatomy=False, use_video_text=False),
-    # CLUSTER-Segment phases, AB-MHM, no text
-    "+ visual anatomy": replace(_BASE, use_text_anatomy=False, use_video_text=False),
-    # step texts fused into uniform thirds ("HARD"), AB-MHM over those thirds
-    "+ textual anatomy": replace(_BASE, use_visual_anatomy=False, plain_phases="uniform",
-                                 use_video_text=False),
-    # both anatomies, video-video matching only
-    "both anatomies": replace(_BASE, use_video_text=False),
-    # both anatomies, video-text matching only (support videos play no part)
-    "both anatomies, video-text only": replace(_BASE, use_video_video=False, train_with="vt"),
-    # everything
-    "full LGA": replace(_BASE),
-}
+#: 75.8/87.7, 79.9/86.0, 79.6/87.2, 80.8/88.2, 83.1/86.2, 86.8/89.3. Each row's switches, and what it
+#: computes, are data in :data:`lga.config.ablations.ABLATION_SWITCHES`.
+PAPER_ABLATION_ROWS = ("video-video", "+ visual anatomy", "+ textual anatomy", "both anatomies",
+                       "both anatomies, video-text only", "full LGA")
 
-#: The paper's rows plus the three rows (ours) that make every comparison change one thing only.
-#: In the paper, "+ textual anatomy" cuts uniform thirds without overlap while "+ visual anatomy" and
-#: "both anatomies" cut CLUSTER phases with overlap, so "both anatomies" minus "+ textual anatomy"
-#: mixes the segmenter, the overlap and nothing else; the added rows separate them. Every pair of
-#: :data:`ABLATION_STEPS` differs in one entry of :meth:`LGAConfig.effective`.
-ABLATION_CHAIN: dict[str, LGAConfig] = {
-    "video-video": ABLATION_ROWS["video-video"],
-    "uniform thirds": replace(ABLATION_ROWS["video-video"], plain_phases="uniform"),
-    "uniform thirds + overlap": replace(ABLATION_ROWS["+ visual anatomy"], segmenter="uniform"),
-    "+ visual anatomy": ABLATION_ROWS["+ visual anatomy"],
-    "+ textual anatomy": ABLATION_ROWS["+ textual anatomy"],
-    "+ textual anatomy + overlap": replace(ABLATION_ROWS["both anatomies"], segmenter="uniform"),
-    "both anatomies": ABLATION_ROWS["both anatomies"],
-    "both anatomies, video-text only": ABLATION_ROWS["both anatomies, video-text only"],
-    "full LGA": ABLATION_ROWS["full LGA"],
-}
+#: The paper's rows plus the three rows (ours) that make every comparison change one thing only
+#: (:data:`lga.config.ablations.ABLATION_SWITCHES` says why). Every pair of :data:`ABLATION_STEPS`
+#: differs in one entry of :meth:`LGAConfig.effective`.
+ABLATION_CHAIN: dict[str, LGAConfig] = {row: LGAConfig(**switches) for row, switches in ABLATION_SWITCHES.items()}
+#: the paper's rows of :data:`ABLATION_CHAIN`
+ABLATION_ROWS: dict[str, LGAConfig] = {row: ABLATION_CHAIN[row] for row in PAPER_ABLATION_ROWS}
 
 #: ``(row, neighbour, what differs)``: the comparisons of the ablation table, each isolating one
 #: entry of :meth:`LGAConfig.effective` (video-text only and full LGA also differ in the branch the
@@ -237,33 +212,6 @@ ABLATION_STEPS: list[tuple[str, str, str]] = [
     ("full LGA", "both anatomies", "video_text"),
     ("full LGA", "both anatomies, video-text only", "video_video"),
 ]
-
-
-#: each row's short name in config names: ``ablations/hmdb51_5way_1shot_text_anatomy`` or
-#: ``hmdb51_5way_1shot/ablation=text_anatomy`` (:func:`lga.config.load_config`) is the config
-#: ``hmdb51_5way_1shot`` with the row's :data:`ABLATION_FIELDS`. The rows themselves live only in
-#: :data:`ABLATION_CHAIN`.
-ABLATION_CONFIG_NAMES: dict[str, str] = {
-    "video-video": "video_video", "uniform thirds": "uniform_thirds",
-    "uniform thirds + overlap": "uniform_thirds_overlap", "+ visual anatomy": "visual_anatomy",
-    "+ textual anatomy": "text_anatomy", "+ textual anatomy + overlap": "text_anatomy_overlap",
-    "both anatomies": "both_anatomies", "both anatomies, video-text only": "both_anatomies_vt_only",
-    "full LGA": "full",
-}
-if list(ABLATION_CONFIG_NAMES) != list(ABLATION_CHAIN):        # a row added to one and not the other
-    raise RuntimeError("ABLATION_CONFIG_NAMES must name every row of ABLATION_CHAIN, in its order")
-
-#: the switches an ablation row sets in a config's ``model.head_args``: what each entry of
-#: :meth:`LGAConfig.effective` reads, and the branch the cross-entropy trains
-ABLATION_FIELDS = ("use_visual_anatomy", "plain_phases", "segmenter", "overlap", "use_text_anatomy",
-                   "use_video_video", "use_video_text", "train_with")
-
-
-def ablation_head_args(name: str) -> dict:
-    """The :data:`ABLATION_FIELDS` of row ``name`` of :data:`ABLATION_CHAIN`, as ``model.head_args``
-    entries (the other fields keep the config's own values)."""
-    row = ablation_config(name)
-    return {f: getattr(row, f) for f in ABLATION_FIELDS}
 
 
 def ablation_config(name: str, **overrides) -> LGAConfig:

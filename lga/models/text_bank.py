@@ -24,6 +24,10 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from ..anatomy.shipped import Anatomy, load_anatomy
 
 __all__ = ["DEFAULT_LABEL_TEMPLATE", "TextBank"]
 
@@ -31,8 +35,6 @@ DEFAULT_LABEL_TEMPLATE = "a video of a person {label}."
 
 
 def _as_anatomy(anatomy):
-    from ..anatomy.shipped import Anatomy, load_anatomy
-
     if isinstance(anatomy, Anatomy):
         return anatomy
     if isinstance(anatomy, dict):
@@ -75,7 +77,7 @@ class TextBank:
         if encode is None:
             if model is None or tokenizer is None:
                 raise ValueError("TextBank.build needs a text encoder: model and tokenizer, or encode=")
-            from .backbone import encode_text
+            from .backbone import encode_text  # heavy: open_clip, only without encode=
 
             def encode(texts):
                 return encode_text(model, tokenizer, texts)
@@ -123,8 +125,6 @@ class TextBank:
     # ------------------------------------------------------------------ files
     def save(self, path: str | os.PathLike) -> Path:
         """Write the bank as one safetensors file (tensors, plus class names and texts as metadata)."""
-        from safetensors.torch import save_file
-
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         meta = {"format": "lga-text-bank/1", "class_names": json.dumps(self.class_names),
@@ -138,8 +138,6 @@ class TextBank:
 
     @classmethod
     def load(cls, path: str | os.PathLike, device="cpu") -> "TextBank":
-        from safetensors import safe_open
-
         with safe_open(str(path), framework="pt", device=str(device)) as f:
             meta = f.metadata() or {}
             if meta.get("format") != "lga-text-bank/1":

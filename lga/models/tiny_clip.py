@@ -31,12 +31,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+import yaml
 from tqdm.auto import tqdm
 
-from ..engine.optim import LRSchedule, build_optimizer, optimizer_step
+from ..config import ConfigError, data_dir, find_config
+from ..data.atomic_actions import get_atomic_actions, phase_pairs
+from ..data.layout import atomic_write_text
+from ..optim import LRSchedule, build_optimizer, optimizer_step
+from ..yaml_io import DuplicateKeyError, load_yaml
 from .backbone import (
     DEFAULT_TINY_MODEL,
     autocast_for,
+    encode_images,
+    encode_text,
     get_model_cfg,
     is_clip_checkpoint,
     load_clip,
@@ -162,7 +169,7 @@ def train_tiny_clip(
         p.requires_grad_(True)
         is_matrix = p.ndim >= 2 and "embedding" not in name
         (decay if is_matrix else no_decay).append(p)
-    # the engine's optimizer factory and schedule (lga.engine.optim): AdamW, open_clip's warm-up, cosine
+    # the engine's optimizer factory and schedule (lga.optim): AdamW, open_clip's warm-up, cosine
     opt = build_optimizer([{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
                           "adamw", lr, betas=(0.9, 0.98), eps=1e-6)
     schedule = LRSchedule.in_steps("cosine", steps, warmup, warmup="open_clip")
@@ -302,10 +309,6 @@ def load_tiny_clip_recipe(path: str | os.PathLike | None = None) -> dict[str, An
     ``warmup_steps``, ``max_shift``, ``grad_clip`` optional). ``path``: a file, or the name of a
     shipped one (default: :data:`TINY_CLIP_RECIPE_FILE`). A key it does not know, or a missing one,
     raises :class:`~lga.config.ConfigError` naming the file and the key."""
-    import yaml
-
-    from ..config import ConfigError, find_config
-    from ..yaml_io import DuplicateKeyError, load_yaml
     path = find_config(path if path is not None else TINY_CLIP_RECIPE_FILE)
     try:
         data = load_yaml(path)
@@ -368,8 +371,6 @@ def get_or_train_atomic_actions_clip(root: str | Path, out_dir: str | Path, *, d
     (:data:`TINY_CLIP_PAIRS`). A checkpoint made on other pairs or another dataset version or config
     (recorded in ``lga_train_pairs.json`` beside it) is retrained.
     Returns ``(model, transform, tokenizer)`` like :func:`~lga.models.backbone.load_clip`."""
-    from ..data.atomic_actions import phase_pairs
-    from ..data.layout import atomic_write_text
 
     root, out_dir = Path(root), Path(out_dir)
     wanted = _pairs_record(root)
@@ -407,8 +408,6 @@ def book_tiny_clip(root: str | Path | None = None, *, device: str | torch.device
     With ``$LGA_TINY_CLIP_SEED`` set, the recipe's seed is replaced by it and the model lives in
     ``tiny_clip/atomic_actions-seed<N>``. Returns ``(model, transform, tokenizer)``.
     """
-    from ..data.atomic_actions import get_atomic_actions
-
     root = Path(root) if root is not None else get_atomic_actions(progress=progress)
     seed = book_tiny_clip_seed()
     overrides = {"seed": seed} if seed is not None else {}
@@ -427,8 +426,6 @@ def book_tiny_clip_seed() -> int | None:
 def book_tiny_clip_dir() -> Path:
     """Where :func:`book_tiny_clip` keeps its model (and its train log): ``<data dir>/tiny_clip/atomic_actions``,
     or ``.../atomic_actions-seed<N>`` under ``$LGA_TINY_CLIP_SEED``."""
-    from ..config import data_dir
-
     seed = book_tiny_clip_seed()
     return data_dir() / "tiny_clip" / (f"atomic_actions-seed{seed}" if seed is not None else "atomic_actions")
 
@@ -453,8 +450,6 @@ def retrieval_accuracy(model: nn.Module, tokenizer: Callable, pairs: Sequence, t
     ``pairs`` is indexable with ``(image uint8 [H,W,3], text)`` items, or has ``frames`` / ``texts``
     attributes (e.g. :class:`lga.data.atomic_actions.PhasePairs`), which is faster.
     """
-    from .backbone import encode_images, encode_text
-
     if hasattr(pairs, "frames") and hasattr(pairs, "texts"):
         images, own = pairs.frames, list(pairs.texts)
     else:

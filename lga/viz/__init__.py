@@ -138,7 +138,7 @@ def strip_image(frames, bounds=None, fmt: str = "jpeg", quality: int = 85) -> by
 
     Built with numpy and Pillow (no matplotlib), so that pages holding many strips stay small.
     """
-    from PIL import Image
+    from PIL import Image  # heavy: Pillow, only for frame strips
 
     frames = np.asarray(frames)
     t, h, w, _ = frames.shape
@@ -164,7 +164,7 @@ def class_browser(entries):
     (anatomy text, as HTML: :func:`anatomy_html`, or :func:`html_format` for data). The widgets are linked in the browser (``jslink``), so the browser also works in
     the static HTML book, without a running kernel.
     """
-    import ipywidgets as W
+    import ipywidgets as W  # optional: ipywidgets, only in a live notebook
 
     pages = []
     for e in entries:
@@ -180,7 +180,7 @@ def linked_pages(names, pages, description: str, width: str = "420px"):
     The two are linked in the browser (``ipywidgets.jslink``), not by Python callbacks, so the
     picker keeps working in the static HTML book, without a running kernel.
     """
-    import ipywidgets as W
+    import ipywidgets as W  # optional: ipywidgets, only in a live notebook
 
     stack = W.Stack(list(pages), selected_index=0)
     picker = W.Dropdown(options=[(n, i) for i, n in enumerate(names)], value=0,

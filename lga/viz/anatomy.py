@@ -63,7 +63,7 @@ def anatomy_browser(datasets):
     Each tab holds a ``Dropdown`` linked to a ``Stack`` of HTML pages with ``ipywidgets.jslink``
     (no Python callbacks), so the browser also works in the static HTML book.
     """
-    import ipywidgets as W
+    import ipywidgets as W  # optional: ipywidgets, only in a live notebook
 
     tabs = []
     for entries in datasets.values():

@@ -65,7 +65,7 @@ def phase_explorer(entries):
     The dropdown and the pages are linked in the browser (``jslink``), so the explorer works in
     the static HTML book, without a running kernel.
     """
-    import ipywidgets as W
+    import ipywidgets as W  # optional: ipywidgets, only in a live notebook
 
     pages = []
     for e in entries:
