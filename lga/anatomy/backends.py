@@ -27,7 +27,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..data.layout import ANATOMY_SCHEMA, write_json
+from ..data.layout import ANATOMY_SCHEMA
+from ..util.files import write_json
 from .parse import AnatomyError, Step, parse_anatomy
 from .prompts import PROMPT_VERSION, PromptSpec
 from .shipped import Anatomy, load_anatomy
@@ -111,7 +112,7 @@ class AnatomyCache:
     """An ``lga-anatomy/1`` file that grows one class at a time (each write atomic).
 
     Opening an existing file checks its schema, ``num_steps`` and ``dataset``; :meth:`put`
-    rewrites the whole file through :func:`lga.data.layout.write_json` (temporary file + rename),
+    rewrites the whole file through :func:`lga.util.files.write_json` (temporary file + rename),
     so an interrupted run never leaves a half-written file.
     """
 

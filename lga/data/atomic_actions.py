@@ -62,6 +62,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..util.processes import die_with_parent
 from . import atomic_text, layout
 from .sampling import sample_indices
 from .scene import (MIRROR, MOTION_GRIPS, MOTIONS, OBJECT_MOTIONS, OBJECTS, SUBJECTS, Look, fit_origin,
@@ -710,9 +711,7 @@ def _write_dataset(tmp: Path, cfg: AtomicActionsConfig, progress: bool, anatomy_
         files[f"videos/{key}.mp4"] = rec
 
     with tqdm(total=len(jobs), desc="AtomicActions videos", unit="video", disable=not progress) as bar:
-        if cfg.workers > 1:
-            from .prepare import die_with_parent   # workers end with this process, even if killed
-
+        if cfg.workers > 1:   # workers end with this process, even if killed
             ctx = mp.get_context("spawn" if sys.platform == "darwin" else "fork")
             with ctx.Pool(cfg.workers, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
                 for result in pool.imap(_video_job, jobs, chunksize=8):

@@ -45,7 +45,6 @@ import re
 import shutil
 import signal
 import sys
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -57,6 +56,7 @@ import numpy as np
 
 from .. import __version__
 from . import splits as S
+from ..util.processes import die_with_parent
 from .layout import SPLITS, VIDEO_EXTENSIONS, ClassEntry, write_classes, write_json, write_split_list
 from .prepare_archives import (DISK_FULL, SSV2_PART, ArchiveError, ArchiveLimits, archive_kind,
                                extract_archive, extract_tar_parts, is_ssv2_part)
@@ -203,28 +203,6 @@ def convert_video(src: str | os.PathLike, dst: str | os.PathLike, short_side: in
 # ---------------------------------------------------------------------------------------------
 # Worker processes with a time limit per task
 # ---------------------------------------------------------------------------------------------
-
-def die_with_parent(parent: int) -> None:
-    """End this process when ``parent`` ends, even by SIGKILL: through ``prctl(PR_SET_PDEATHSIG)`` on
-    Linux, else through a thread that watches the parent id."""
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            if ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0) == 0:  # PR_SET_PDEATHSIG
-                if os.getppid() != parent:  # the parent was gone before prctl
-                    os._exit(1)
-                return
-        except (OSError, AttributeError):
-            pass
-
-    def watch():
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(1)
-
-    threading.Thread(target=watch, daemon=True).start()
-
 
 def _worker_main(conn, fn, parent: int):
     die_with_parent(parent)

@@ -144,7 +144,7 @@ def train_main(argv=None) -> int:
     if cfg is None:
         return 2
     _verify_setting(cfg, args)
-    from ..data.layout import DiskFullError
+    from ..util.files import DiskFullError
     from .train import NonFiniteLossError, train
     try:
         r = train(cfg, args.out, resume=args.resume, progress=not args.no_progress, stop_after=args.stop_after,

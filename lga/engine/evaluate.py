@@ -60,7 +60,7 @@ class EvalResult:
         """JSON text (summary and every episode's accuracy); written atomically to ``path`` if given."""
         text = json.dumps(self.to_dict(), indent=1) + "\n"
         if path is not None:
-            from ..data.layout import atomic_write_text
+            from ..util.files import atomic_write_text
             atomic_write_text(path, text)
         return text
 

@@ -33,6 +33,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..data.episodes import EpisodeSampler
+from ..util.hashing import json_sha256
 from .augment import Crops
 from .device import worker_init
 
@@ -106,7 +107,7 @@ def encode_split(encoder, dataset, batch_size: int = 64, device=None, workers: i
 def _cache_path(cache_dir, kind: str, key_parts: dict, dataset) -> tuple[Path, dict]:
     videos = hashlib.sha256("\n".join(it.key for it in dataset.items).encode()).hexdigest()
     key_parts = dict(key_parts, videos=videos)
-    key = hashlib.sha256(json.dumps(key_parts, sort_keys=True).encode()).hexdigest()[:32]
+    key = json_sha256(key_parts)[:32]
     return Path(cache_dir) / f"{kind}-{key}.safetensors", key_parts
 
 
@@ -124,7 +125,7 @@ def _load_cached(path: Path):
 def _save_cached(path: Path, tensors: dict, key_parts: dict, keys: list, report) -> None:
     from safetensors.torch import save
 
-    from ..data.layout import atomic_write_bytes
+    from ..util.files import atomic_write_bytes
     md = {"lga": json.dumps({"key": key_parts, "keys": keys, "skipped": report.skipped, "missing": report.missing})}
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, save({k: v.contiguous() for k, v in tensors.items()}, metadata=md))

@@ -43,7 +43,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..data.episodes import Episode, EpisodeSampler
-from ..data.layout import DISK_FULL_ERRNOS, DiskFullError, atomic_write_text
+from ..util.files import DISK_FULL_ERRNOS, DiskFullError, atomic_write_text
 from . import checkpoint as ckpt
 from .augment import Crops
 from .build import anatomy_source, build_text_bank
@@ -571,7 +571,7 @@ def train(cfg, out_dir, resume: bool = False, progress: bool = True, stop_after:
 
     The run folder belongs to this run while it lives (:class:`~lga.engine.runlock.RunLock`): a
     second run on it is refused (:class:`~lga.engine.runlock.RunLockedError`, naming the holder).
-    A full disk is a :class:`~lga.data.layout.DiskFullError` naming the file; the checkpoint
+    A full disk is a :class:`~lga.util.files.DiskFullError` naming the file; the checkpoint
     written before it stays intact.
 
     Returns a :class:`RunResult`. Under torchrun every rank calls this; rank 0 writes the files. The
@@ -702,7 +702,7 @@ def _run(run: Run, resume: bool, progress: bool, stop_after: int | None, fault) 
                    "val_history": run.val_history, "episodes_per_s": seen / max(train_s, 1e-9),
                    "steps_this_process": step - start, "world_size": dist.world,
                    "peak_memory_gib": peak_memory_gib(device), "backbone": run.mode}
-        from ..data.layout import write_json
+        from ..util.files import write_json
         write_json(run.run_dir / "summary.json", summary)
     result = RunResult(run.run_dir, step, run.best_step, run.best_val, run.val_history, run.last_path,
                        run.best_path if run.best_path.is_file() else None, run.model,

@@ -369,7 +369,7 @@ def get_or_train_atomic_actions_clip(root: str | Path, out_dir: str | Path, *, d
     (recorded in ``lga_train_pairs.json`` beside it) is retrained.
     Returns ``(model, transform, tokenizer)`` like :func:`~lga.models.backbone.load_clip`."""
     from ..data.atomic_actions import phase_pairs
-    from ..data.layout import atomic_write_text
+    from ..util.files import atomic_write_text
 
     root, out_dir = Path(root), Path(out_dir)
     wanted = _pairs_record(root)
