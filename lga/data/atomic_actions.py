@@ -133,3 +133,7 @@ def main(argv=None) -> int:
     print(f"wrote {summary['classes']} classes, {summary['videos']} videos to {a.out} "
           f"in {summary['seconds']:.1f} s")
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
