@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 
 from ..data.episodes import EpisodeSampler
 from ..util.hashing import json_sha256
+from ..util.paths import data_dir
 from .augment import Crops
 from .device import worker_init
 
@@ -410,7 +411,6 @@ def cache_dir(path) -> Path | None:
     ``~``, or relative to :func:`lga.config.data_dir`; None stays None (no cache)."""
     if path is None:
         return None
-    from ..config import data_dir
     p = Path(path).expanduser()
     return p if p.is_absolute() else data_dir() / p
 

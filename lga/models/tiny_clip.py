@@ -34,6 +34,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..engine.optim import LRSchedule, build_optimizer, optimizer_step
+from ..util.paths import data_dir
 from .backbone import (
     DEFAULT_TINY_MODEL,
     autocast_for,
@@ -427,8 +428,6 @@ def book_tiny_clip_seed() -> int | None:
 def book_tiny_clip_dir() -> Path:
     """Where :func:`book_tiny_clip` keeps its model (and its train log): ``<data dir>/tiny_clip/atomic_actions``,
     or ``.../atomic_actions-seed<N>`` under ``$LGA_TINY_CLIP_SEED``."""
-    from ..config import data_dir
-
     seed = book_tiny_clip_seed()
     return data_dir() / "tiny_clip" / (f"atomic_actions-seed{seed}" if seed is not None else "atomic_actions")
 
