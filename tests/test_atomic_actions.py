@@ -495,7 +495,7 @@ def test_command_line(tmp_path, capsys):
 def test_full_disk_leaves_the_old_dataset_and_says_what_to_do(small, tmp_path, monkeypatch, capsys):
     import errno
 
-    from lga.data import atomic_actions as aa
+    from lga.data import atomic_generate as aa   # where generate() is, and what it calls
 
     out = _copy(small, tmp_path / "data")
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
@@ -603,7 +603,7 @@ def test_verify_finds_missing_extra_resized_and_changed_files(small, tmp_path):
 
 
 def test_get_atomic_actions_reuses_and_regenerates(tmp_path, monkeypatch):
-    from lga.data import atomic_actions as aa
+    from lga.data import atomic_generate as aa   # where generate() is, and what it calls
 
     cfg = AtomicActionsConfig(seed=3, **dict(SMALL, num_classes=(6, 2, 2), videos_per_class=1))
     calls = []
@@ -631,7 +631,7 @@ def test_get_atomic_actions_reuses_and_regenerates(tmp_path, monkeypatch):
 def test_default_folder_is_keyed_by_the_config(tmp_path, monkeypatch):
     """Without ``root``, a sweep config gets a folder of its own and never replaces the book's
     default dataset of the same seed."""
-    from lga.data import atomic_actions as aa
+    from lga.data import atomic_generate as aa   # where generate() is, and what it calls
 
     monkeypatch.setenv("LGA_DATA_DIR", str(tmp_path))
     made = []
@@ -681,7 +681,7 @@ def test_killed_generator_leaves_no_workers_and_no_complete_dataset(tmp_path, re
         before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     # every video after a class's first takes 300 s: the kill finds both workers inside a task
     code = ("import time\n"
-            "import lga.data.atomic_actions as aa\n"
+            "import lga.data.atomic_generate as aa\n"
             "render = aa.render_video\n"
             "def slow(cls, cfg, v):\n"
             "    if v > 0:\n"

@@ -19,7 +19,7 @@ LGA = ROOT / "lga"
 #: the layers, lowest first: a module belongs to the layer of the longest prefix that names it; any
 #: other top-level module ``lga/NAME.py`` is a low utility (it may import no other layer of lga)
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("utilities", ("lga", "lga._lazy", "lga.yaml_io", "lga.reported")),
+    ("utilities", ("lga", "lga._lazy", "lga.util", "lga.yaml_io", "lga.reported")),
     ("data", ("lga.data",)),
     ("anatomy", ("lga.anatomy",)),
     ("config", ("lga.config",)),
@@ -29,15 +29,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
 ]
 
 #: (importer, imported): upward imports known to exist, being fixed elsewhere. Empty this list as they go.
-KNOWN_UPWARD: set[tuple[str, str]] = {
-    # fixed on branch layers-data
-    ("lga.data.atomic_actions", "lga.anatomy.visual"),
-    ("lga.data.atomic_actions", "lga.config"),
-    ("lga.data.manifest", "lga.config"),
-    # fixed on branch layers-data (the circle lga.anatomy.backends <-> the two backends)
-    ("lga.anatomy.backends", "lga.anatomy.openai_backend"),
-    ("lga.anatomy.backends", "lga.anatomy.transformers_backend"),
-}
+KNOWN_UPWARD: set[tuple[str, str]] = set()
 
 
 def module_name(path: Path) -> str:
@@ -171,3 +163,61 @@ def test_function_local_and_relative_imports_are_seen():
     assert "lga.models.backbone" in GRAPH["lga.models.text_bank"]      # a function-local import
     assert "lga.config.components" in GRAPH["lga.config.validation"]
     assert "lga.config.ablations" in GRAPH["lga.models.lga"]
+
+
+# ----------------------------------------------------------------------------- the moves of this layering
+def _imports(path: Path) -> set[str]:
+    """The absolute module names that ``path`` imports (relative imports resolved), anywhere in it."""
+    parts = list(path.relative_to(LGA.parent).with_suffix("").parts)
+    package = parts if parts[-1] == "__init__" else parts[:-1]
+    package = [p for p in package if p != "__init__"]
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = package[:len(package) - node.level + 1] if node.level else []
+            module = ".".join(base + ([node.module] if node.module else []))
+            out |= {f"{module}.{a.name}" for a in node.names} | {module}
+    return out
+
+
+def _offending(folder: str, allowed: tuple[str, ...]) -> dict[str, list[str]]:
+    bad = {}
+    for path in sorted((LGA / folder).glob("*.py")):
+        names = sorted(m for m in _imports(path)
+                       if m.startswith("lga.") and m != "lga.__version__"     # the package's version: allowed
+                       and not any(m == a or m.startswith(a + ".") for a in allowed))
+        if names:
+            bad[path.name] = names
+    return bad
+
+
+def test_util_imports_nothing_of_lga():
+    assert _offending("util", allowed=("lga.util",)) == {}
+
+
+def test_data_imports_nothing_above_it():
+    """No lga.anatomy, lga.models, lga.engine, lga.config or lga.viz, not even function-local."""
+    assert _offending("data", allowed=("lga.data", "lga.util", "lga._lazy")) == {}
+
+
+@pytest.mark.parametrize("backend", ["openai_backend.py", "transformers_backend.py"])
+def test_llm_backends_do_not_import_the_factory(backend):
+    assert "lga.anatomy.backends" not in _imports(LGA / "anatomy" / backend)
+
+
+def test_moved_helpers_stay_importable_from_their_old_modules():
+    from lga import util
+    from lga.anatomy import backend_base, backends, visual
+    from lga.data import layout, manifest, phase_metrics, prepare, splits
+    from lga.engine import checkpoint
+
+    assert layout.atomic_write_text is util.atomic_write_text and layout.write_json is util.write_json
+    assert layout.DiskFullError is util.DiskFullError and layout.atomic_path is util.atomic_path
+    assert prepare.die_with_parent is util.die_with_parent
+    assert manifest.file_sha256 is splits.sha256_file is checkpoint.file_hash is util.file_sha256
+    assert backends.AnatomyBackend is backend_base.AnatomyBackend
+    assert backends.BackendError is backend_base.BackendError
+    assert visual.phase_accuracy is phase_metrics.phase_accuracy
+    assert visual.uniform_segment is phase_metrics.uniform_segment

@@ -553,18 +553,19 @@ def test_rerun_with_other_settings_is_refused_or_redone(shared_splits, tmp_path)
 def test_full_disk_stops_the_run_and_the_folder_is_refused_until_completed(shared_splits, tmp_path, monkeypatch):
     import errno
 
+    from lga.data import prepare_convert   # convert_video writes the videos
     from lga.data.dataset import VideoDataset
 
     raw, picks = _hmdb_raw(shared_splits, tmp_path, n=4)
     full = picks[2].video_id
-    real_write = P.write_video
+    real_write = prepare_convert.write_video
 
     def write_or_fail(path, *a, **kw):  # runs in the (forked) workers too
         if full in str(path):
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         return real_write(path, *a, **kw)
 
-    monkeypatch.setattr(P, "write_video", write_or_fail)
+    monkeypatch.setattr(prepare_convert, "write_video", write_or_fail)
     out = tmp_path / "out"
     for workers in (2, 0):
         with pytest.raises(P.PrepareError) as info:
@@ -578,7 +579,7 @@ def test_full_disk_stops_the_run_and_the_folder_is_refused_until_completed(share
             VideoDataset(out, "test")
     with pytest.raises(P.PrepareError, match="short_side=32"):   # the record of the run says how
         _prepare_hmdb(raw, out, shared_splits, short_side=64)
-    monkeypatch.setattr(P, "write_video", real_write)
+    monkeypatch.setattr(prepare_convert, "write_video", real_write)
     report = _prepare_hmdb(raw, out, shared_splits, short_side=32)
     everything = {rel(e.class_name, e) for e in picks}
     assert rel(picks[2].class_name, picks[2]) in report.prepared and len(report.skipped) >= 2

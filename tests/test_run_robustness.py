@@ -194,7 +194,7 @@ def test_every_checkpoint_carries_checksums_that_reading_verifies(tmp_path):
 # ----------------------------------------------------------------------------- item 7: a full disk
 def _full_disk(monkeypatch, name, times=1):
     """Make writes of files named ``name`` fail as a full disk does, half-way through, from the ``times``-th."""
-    from lga.data import layout
+    from lga.util import files as layout   # where the atomic writes open their files
     seen = []
 
     class Full:

@@ -13,7 +13,9 @@ Backends (``make_backend(kind, ...)`` builds one by name):
 - ``openai``       :class:`lga.anatomy.openai_backend.OpenAIBackend`, any OpenAI-compatible
   chat-completions server (OpenAI, vLLM, Ollama, llama.cpp).
 
-The two LLM backends are imported lazily, so reading a cache never imports torch.
+The base class and :class:`BackendError` are defined in :mod:`lga.anatomy.backend_base` (the backends
+import them from there). The transformers backend is imported on first use, so reading a cache
+never imports torch.
 """
 
 from __future__ import annotations
@@ -22,14 +24,18 @@ import datetime as _dt
 import json
 import logging
 import os
-from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..data.layout import ANATOMY_SCHEMA, write_json
+from tqdm.auto import tqdm
+
+from ..data.layout import ANATOMY_SCHEMA
+from ..util.files import write_json
+from .backend_base import AnatomyBackend, BackendError
+from .openai_backend import OpenAIBackend
 from .parse import AnatomyError, Step, parse_anatomy
-from .prompts import PROMPT_VERSION, PromptSpec
+from .prompts import PromptSpec
 from .shipped import Anatomy, load_anatomy
 
 __all__ = ["BackendError", "AnatomyBackend", "CacheBackend", "AnatomyCache", "GenerationReport",
@@ -38,37 +44,6 @@ __all__ = ["BackendError", "AnatomyBackend", "CacheBackend", "AnatomyCache", "Ge
 logger = logging.getLogger("lga.anatomy")
 
 BACKENDS = ("transformers", "openai", "cache")
-
-
-class BackendError(RuntimeError):
-    """A backend could not produce an answer (network failure, HTTP error, missing cache entry)."""
-
-
-class AnatomyBackend(ABC):
-    """Turns class labels into raw answers (text that :func:`parse_anatomy` will read).
-
-    Subclasses set :attr:`name` (``"transformers"``, ``"openai"``, ``"cache"``), :attr:`model`
-    (recorded in the anatomy file's provenance) and :attr:`batch_size` (how many labels the
-    driver passes to one :meth:`generate` call).
-    """
-
-    name: str = "backend"
-    model: str = ""
-    batch_size: int = 1
-
-    @abstractmethod
-    def generate(self, labels: Sequence[str], spec: PromptSpec,
-                 attempt: int = 0) -> dict[str, str | BackendError]:
-        """Answer every label in ``labels`` with the prompt ``spec.messages(label)``.
-
-        Returns ``{label: raw_text}``; a label that failed maps to a :class:`BackendError`
-        (or is absent). ``attempt`` counts re-asks after a parse error (0 first); sampling
-        backends use it to vary their seed. May raise :class:`BackendError` for the whole batch.
-        """
-
-    def provenance(self) -> dict:
-        """What to record in the anatomy file about this backend."""
-        return {"method": f"llm:{self.name}", "model": self.model, "prompt_version": PROMPT_VERSION}
 
 
 class CacheBackend(AnatomyBackend):
@@ -111,7 +86,7 @@ class AnatomyCache:
     """An ``lga-anatomy/1`` file that grows one class at a time (each write atomic).
 
     Opening an existing file checks its schema, ``num_steps`` and ``dataset``; :meth:`put`
-    rewrites the whole file through :func:`lga.data.layout.write_json` (temporary file + rename),
+    rewrites the whole file through :func:`lga.util.files.write_json` (temporary file + rename),
     so an interrupted run never leaves a half-written file.
     """
 
@@ -239,8 +214,6 @@ def generate_anatomy(labels: Sequence[str] | Mapping[str, str], backend: Anatomy
         cache.set_provenance(backend.provenance())
     bar = None
     if progress:
-        from tqdm.auto import tqdm
-
         bar = tqdm(total=len(items), initial=len(report.cached), desc=f"anatomy ({backend.name})",
                    unit="class")
 
@@ -308,25 +281,19 @@ def make_backend(kind: str, **kwargs) -> AnatomyBackend:
     if kind == "cache":
         return CacheBackend(**kwargs)
     if kind == "openai":
-        from .openai_backend import OpenAIBackend
-
         return OpenAIBackend(**kwargs)
     if kind == "transformers":
-        from .transformers_backend import TransformersBackend
+        from .transformers_backend import TransformersBackend   # heavy: imports torch
 
         return TransformersBackend(**kwargs)
     raise ValueError(f"unknown anatomy backend {kind!r}; choose from {BACKENDS}")
 
 
 def __getattr__(name: str):
-    # Lazy re-exports, so that `from lga.anatomy.backends import OpenAIBackend` works without
+    # A lazy re-export, so that `from lga.anatomy.backends import TransformersBackend` works without
     # importing torch/transformers for users of the cache only.
-    if name == "OpenAIBackend":
-        from .openai_backend import OpenAIBackend
-
-        return OpenAIBackend
     if name == "TransformersBackend":
-        from .transformers_backend import TransformersBackend
+        from .transformers_backend import TransformersBackend   # heavy: imports torch
 
         return TransformersBackend
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

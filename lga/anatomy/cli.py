@@ -43,8 +43,13 @@ import csv
 import sys
 from pathlib import Path
 
+from . import backends   # backends.make_backend: looked up at each call
+from .backends import generate_anatomy
 from .llm_choices import ANATOMY_MODELS
 from .names import humanize_label, strip_name_markers
+from .prompts import DATASET_HINTS, PromptSpec
+from .quality import check_anatomy
+from .shipped import SHIPPED_FILES, load_shipped_anatomy
 
 __all__ = ["main", "add_arguments", "run", "read_class_table", "read_label_file"]
 
@@ -181,20 +186,18 @@ def _class_items(args) -> tuple[dict[str, str], list[str]]:
 
 
 def _backend(args):
-    from .backends import make_backend
-
     if args.backend == "cache":
         source = args.source or args.dataset
         if not source:
             raise SystemExit("error: --backend cache needs --source or --dataset")
-        return make_backend("cache", source=source)
+        return backends.make_backend("cache", source=source)
     if not args.model:
         raise SystemExit(f"error: --backend {args.backend} needs --model")
     if args.backend == "openai":
-        return make_backend("openai", model=args.model, base_url=args.base_url,
-                            api_key_env=args.api_key_env, timeout_s=args.timeout,
-                            max_retries=args.max_retries, max_tokens=args.max_new_tokens,
-                            seed=args.seed)
+        return backends.make_backend("openai", model=args.model, base_url=args.base_url,
+                                     api_key_env=args.api_key_env, timeout_s=args.timeout,
+                                     max_retries=args.max_retries, max_tokens=args.max_new_tokens,
+                                     seed=args.seed)
     model, device, dtype, revision = args.model, args.device, args.dtype, args.revision
     if model in ANATOMY_MODELS and not Path(model).exists():     # a named choice: colab-t4, cpu
         choice = ANATOMY_MODELS[model]
@@ -202,21 +205,15 @@ def _backend(args):
         dtype = choice.dtype if dtype == "auto" else dtype
         revision = revision or choice.revision
         print(f"--model {args.model}: {model} in {dtype} on {device} ({choice.runtime})", file=sys.stderr)
-    return make_backend("transformers", model=model, device=device, dtype=dtype,
-                        batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
-                        seed=args.seed, local_files_only=args.local_files_only, revision=revision)
+    return backends.make_backend("transformers", model=model, device=device, dtype=dtype,
+                                 batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
+                                 seed=args.seed, local_files_only=args.local_files_only, revision=revision)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the command on parsed arguments; returns the exit status."""
-    from .backends import generate_anatomy
-    from .prompts import DATASET_HINTS, PromptSpec
-    from .quality import check_anatomy
-
     if not args.labels and not args.dataset:
         raise SystemExit("error: give --dataset NAME or --labels FILE")
-    from .shipped import SHIPPED_FILES, load_shipped_anatomy
-
     from_list = bool(args.labels or args.classes or args.root)
     if args.dataset and not from_list and args.backend != "cache" and args.dataset not in SHIPPED_FILES:
         raise SystemExit("error: --dataset needs --classes FILE or --root DIR for its class names")

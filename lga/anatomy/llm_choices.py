@@ -30,6 +30,9 @@ import json
 import math
 from dataclasses import dataclass
 
+from .prompts import PromptSpec
+from .shipped import load_shipped_anatomy
+
 __all__ = ["AnatomyModel", "ANATOMY_MODELS", "BYTES_PER_PARAMETER", "anatomy_model", "pick_anatomy_model",
            "answer_tokens", "prompt_tokens", "CHARS_PER_TOKEN"]
 
@@ -170,8 +173,6 @@ def pick_anatomy_model(gpu_gib: float | None) -> AnatomyModel:
 def answer_tokens(dataset: str = "hmdb51") -> float:
     """The mean length, in tokens (:data:`CHARS_PER_TOKEN`), of an answer like the shipped anatomy of
     ``dataset``: its JSON ``{"steps": [...]}`` per class. Used only by the time estimate."""
-    from .shipped import load_shipped_anatomy
-
     entries = load_shipped_anatomy(dataset).data["classes"].values()
     chars = [len(json.dumps({"steps": e["steps"]}, indent=1)) for e in entries]
     return sum(chars) / len(chars) / CHARS_PER_TOKEN
@@ -181,7 +182,5 @@ def prompt_tokens(label: str = "brush hair") -> int:
     """The length of the default prompt (:class:`~lga.anatomy.prompts.PromptSpec`, worked examples
     included) for ``label``, in tokens (:data:`CHARS_PER_TOKEN`, plus a few per message for the chat
     template). Used only by the memory bound."""
-    from .prompts import PromptSpec
-
     messages = PromptSpec().messages(label)
     return math.ceil(sum(len(m["content"]) for m in messages) / CHARS_PER_TOKEN) + 8 * len(messages)

@@ -44,7 +44,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
-from .backends import AnatomyBackend, BackendError
+from .backend_base import AnatomyBackend, BackendError
 from .prompts import PromptSpec
 from .redact import redact_record, redact_secret
 
@@ -250,7 +250,7 @@ def _bounded(text: str) -> str:
 def _import_openai():
     """The ``openai`` module, or an ImportError that says how to install the right one."""
     try:
-        import openai
+        import openai   # optional: the extra lga[openai]
     except ImportError:
         openai = None
     if openai is None or not hasattr(openai, "DefaultHttpx2Client"):

@@ -47,6 +47,7 @@ from pathlib import Path
 
 from .names import loose_class_key, normalize_class_name, plain_quotes
 from .parse import Step
+from .shipped import SHIPPED_FILES, Anatomy, shipped_anatomy_path
 
 __all__ = ["ISSUE_KINDS", "Issue", "QualityReport", "check_anatomy", "normalize_text"]
 
@@ -250,8 +251,6 @@ def _skeleton(description: str, label: str) -> tuple[str, bool]:
 
 
 def _load_raw(anatomy) -> tuple[dict, str]:
-    from .shipped import SHIPPED_FILES, Anatomy, shipped_anatomy_path
-
     if isinstance(anatomy, Anatomy):
         return anatomy.data, anatomy.source
     if isinstance(anatomy, dict):

@@ -25,7 +25,7 @@ TINY_CHAT_TEMPLATE = ("{% for m in messages %}{{ m['role'] }} : {{ m['content'] 
 
 def build_tiny_tokenizer(chat_template: str | None = TINY_CHAT_TEMPLATE):
     """A ``PreTrainedTokenizerFast`` over :data:`TINY_WORDS` (whitespace-split, word level)."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers   # heavy: transformers and tokenizers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.WordLevel(vocab={w: i for i, w in enumerate(TINY_WORDS)}, unk_token="<unk>"))
@@ -39,7 +39,7 @@ def build_tiny_tokenizer(chat_template: str | None = TINY_CHAT_TEMPLATE):
 
 def build_tiny_chat_model(path: str | os.PathLike, seed: int = 0) -> Path:
     """Save a one-layer random Llama (hidden size 16) and its tokenizer to ``path``; returns the path."""
-    import torch
+    import torch   # heavy: torch and transformers
     from transformers import LlamaConfig, LlamaForCausalLM
 
     path = Path(path)

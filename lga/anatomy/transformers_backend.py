@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from .backends import AnatomyBackend, BackendError
+from .backend_base import AnatomyBackend, BackendError
 from .prompts import PromptSpec
 
 __all__ = ["TransformersBackend"]
@@ -50,7 +50,7 @@ class TransformersBackend(AnatomyBackend):
                  seed: int = 0, retry_temperature: float = 0.7, top_p: float = 0.95,
                  local_files_only: bool = False, trust_remote_code: bool = False,
                  revision: str | None = None):
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM, AutoTokenizer   # heavy: transformers
 
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         if isinstance(model, str):

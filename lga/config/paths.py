@@ -3,13 +3,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from ..util.paths import data_dir
 
-def data_dir() -> Path:
-    """Where datasets, checkpoints and downloads live: ``$LGA_DATA_DIR`` or ``~/.cache/lga``."""
-    return Path(os.environ.get("LGA_DATA_DIR", Path.home() / ".cache" / "lga")).expanduser()
+__all__ = ["data_dir", "config_dirs"]
 
 
 def config_dirs() -> list[Path]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from ..data.layout import atomic_write_text
+from ..util.files import atomic_write_text
 from .paths import data_dir
 
 #: the two profiles (:mod:`lga.config.profiles`)

@@ -26,7 +26,10 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from .layout import is_inside, read_dataset_meta, real_path, write_json
+from ..util.files import write_json
+from ..util.hashing import file_sha256
+from ..util.paths import data_dir
+from .layout import is_inside, read_dataset_meta, real_path
 
 #: folders whose every file belongs in the manifest (a reader finds videos and split lists there)
 COVERED_DIRS = ("videos", "frames", "splits")
@@ -35,7 +38,6 @@ COVERED_FILES = ("classes.tsv", "anatomy.json")
 #: top-level files of a folder that a prepared dataset's manifest includes when present
 _TOP_LEVEL_PATTERNS = ("classes.tsv", "anatomy*.json")
 
-_CHUNK = 1 << 20
 
 
 class DatasetMismatchError(ValueError):
@@ -60,14 +62,6 @@ class Verified:
     hashed: int
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    """The sha256 of a file's bytes (hex), read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
-
 
 def _stamp(st: os.stat_result) -> list[int]:
     """What identifies one version of a file without reading it."""
@@ -75,8 +69,6 @@ def _stamp(st: os.stat_result) -> list[int]:
 
 
 def _cache_path(root: Path) -> Path:
-    from ..config import data_dir
-
     real = os.path.realpath(root)
     return data_dir() / "verified" / f"{hashlib.sha256(real.encode()).hexdigest()[:24]}.json"
 

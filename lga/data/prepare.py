@@ -31,6 +31,11 @@ output file exists (outputs are written atomically, so an existing file is compl
 folder's videos were made with the same settings (recorded in ``.lga-prepare.json`` while a run is
 under way, in ``dataset.json`` once it is done); with other settings it is refused, unless
 ``overwrite``, which deletes the folder's videos and prepares them again.
+
+This module is the run and its command line; the parts it uses, each importable from here too:
+:mod:`lga.data.prepare_sources` (finding the videos in the download), :mod:`lga.data.prepare_archives`
+(extracting them), :mod:`lga.data.prepare_convert` (one video), :mod:`lga.data.prepare_workers`
+(worker processes with a time limit) and :mod:`lga.data.prepare_ssv2` (SSv2-Full's class names).
 """
 
 from __future__ import annotations
@@ -38,35 +43,33 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import multiprocessing as mp
-import multiprocessing.connection
 import os
-import re
 import shutil
-import signal
 import sys
-import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
-from typing import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Sequence
 
-import av
-import numpy as np
+from tqdm.auto import tqdm
 
 from .. import __version__
+from ..util.processes import die_with_parent  # noqa: F401  (importable from here, as before)
+from . import layout
 from . import splits as S
-from .layout import SPLITS, VIDEO_EXTENSIONS, ClassEntry, write_classes, write_json, write_split_list
-from .prepare_archives import (DISK_FULL, SSV2_PART, ArchiveError, ArchiveLimits, archive_kind,
-                               extract_archive, extract_tar_parts, is_ssv2_part)
-from .video import VideoError, check_frame_size, write_video
+from .layout import SPLITS, ClassEntry, write_classes, write_json, write_split_list
+from .manifest import build_manifest
+from .prepare_archives import DISK_FULL, ArchiveError, ArchiveLimits
+from .prepare_convert import convert_video, output_size  # noqa: F401  (output_size: importable from here)
+from .prepare_sources import _pick_source, class_dir_name, entry_key, gather_sources, source_key  # noqa: F401
+from .prepare_ssv2 import load_templates, name_classes
+from .prepare_workers import DEFAULT_TIMEOUT, run_parallel
+from .video import VideoError, write_video  # noqa: F401  (importable from here, as before the split)
 
 log = logging.getLogger("lga.prepare")
 
 EXTRACT_DIRNAME = ".lga-extract"
 SETTINGS_FILE = ".lga-prepare.json"
-DEFAULT_TIMEOUT = 300.0
 
 #: per dataset: display name, split origin, and what a user downloads by hand
 DATASETS: dict[str, dict] = {
@@ -115,380 +118,8 @@ class MissingVideosError(RuntimeError):
 
 
 # ---------------------------------------------------------------------------------------------
-# One video
-# ---------------------------------------------------------------------------------------------
-
-def output_size(width: int, height: int, short_side: int) -> tuple[int, int]:
-    """(width, height) with the short side ``short_side`` (0: unchanged), aspect kept, both even."""
-    if short_side <= 0:
-        return max(2, width - width % 2), max(2, height - height % 2)
-    scale = short_side / min(width, height)
-    even = lambda x: max(2, int(round(x / 2.0)) * 2)  # noqa: E731
-    return even(width * scale), even(height * scale)
-
-
-def convert_video(src: str | os.PathLike, dst: str | os.PathLike, short_side: int = 256,
-                  fps: float | None = None, max_frames: int | None = None, min_frames: int = 8,
-                  clip: tuple[float, float] | None = None) -> dict:
-    """Decode ``src``, resize, resample, and write ``dst`` (mp4, H.264) atomically.
-
-    Args:
-        short_side: target short side in pixels (0 keeps the size).
-        fps: resample to this frame rate (``None``: keep the source rate, rounded).
-        max_frames: keep at most this many frames, evenly spaced over the whole video.
-        min_frames: fewer decodable frames than this is an error (the model reads 8).
-        clip: ``(start, end)`` seconds to keep, applied only if the video is longer than the clip
-            (an untrimmed Kinetics download).
-
-    Returns:
-        ``{"frames", "width", "height", "fps"}`` of the written video.
-
-    Raises:
-        VideoError: the source is missing, empty, undecodable or too short.
-    """
-    src, dst = Path(src), Path(dst)
-    if not src.is_file():
-        raise VideoError(src, "does not exist")
-    if src.stat().st_size == 0:
-        raise VideoError(src, "is empty (0 bytes)")
-    frames: list[np.ndarray] = []
-    try:
-        with av.open(str(src)) as container:
-            if not container.streams.video:
-                raise VideoError(src, "has no video stream")
-            stream = container.streams.video[0]
-            stream.thread_count = 1  # one process per core already
-            check_frame_size(src, stream.codec_context.width, stream.codec_context.height)
-            rate = float(stream.average_rate or stream.guessed_rate or 25)
-            if clip is not None:
-                duration = container.duration / 1e6 if container.duration else None
-                if duration is None or duration <= (clip[1] - clip[0]) + 2.0:
-                    clip = None  # already trimmed
-            size = None
-            step = 1.0 / fps if fps else None
-            next_t = None
-            for i, frame in enumerate(container.decode(stream)):
-                t = frame.time if frame.time is not None else i / rate
-                if clip is not None:
-                    if t < clip[0]:
-                        continue
-                    if t >= clip[1]:
-                        break
-                if step is not None:
-                    if next_t is not None and t + 1e-6 < next_t:
-                        continue
-                    next_t = (t if next_t is None else next_t) + step
-                    while next_t <= t:
-                        next_t += step
-                if size is None:
-                    size = output_size(frame.width, frame.height, short_side)
-                frames.append(frame.to_ndarray(width=size[0], height=size[1], format="rgb24",
-                                               interpolation="AREA", threads=1))  # same on any machine
-    except VideoError:
-        raise
-    except Exception as e:  # PyAV raises many kinds of errors on broken files
-        raise VideoError(src, f"cannot be decoded ({type(e).__name__}: {e})") from e
-    if len(frames) < max(1, min_frames):
-        raise VideoError(src, f"has {len(frames)} decodable frames, fewer than the {min_frames} needed")
-    out_fps = fps if fps else rate
-    if max_frames and len(frames) > max_frames:
-        keep = np.linspace(0, len(frames) - 1, max_frames).round().astype(np.int64)
-        out_fps = out_fps * max_frames / len(frames)
-        frames = [frames[i] for i in keep]
-    out_fps = max(1, int(round(out_fps)))
-    write_video(dst, np.stack(frames), fps=out_fps)
-    return {"frames": len(frames), "width": size[0], "height": size[1], "fps": out_fps}
-
-
-# ---------------------------------------------------------------------------------------------
-# Worker processes with a time limit per task
-# ---------------------------------------------------------------------------------------------
-
-def die_with_parent(parent: int) -> None:
-    """End this process when ``parent`` ends, even by SIGKILL: through ``prctl(PR_SET_PDEATHSIG)`` on
-    Linux, else through a thread that watches the parent id."""
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            if ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0) == 0:  # PR_SET_PDEATHSIG
-                if os.getppid() != parent:  # the parent was gone before prctl
-                    os._exit(1)
-                return
-        except (OSError, AttributeError):
-            pass
-
-    def watch():
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(1)
-
-    threading.Thread(target=watch, daemon=True).start()
-
-
-def _worker_main(conn, fn, parent: int):
-    die_with_parent(parent)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and ends us
-    while True:
-        try:
-            msg = conn.recv()
-        except (EOFError, OSError):
-            return
-        if msg is None:
-            return
-        i, args, kwargs = msg
-        try:
-            result = (i, True, fn(*args, **kwargs))
-        except VideoError as e:
-            result = (i, False, e.reason)
-        except OSError as e:  # writing failed: the parent stops the run
-            result = (i, None, (e.errno, e.strerror or str(e), e.filename))
-        except Exception as e:
-            result = (i, False, f"{type(e).__name__}: {e}")
-        try:
-            conn.send(result)
-        except Exception as e:
-            conn.send((i, False, f"result could not be sent back ({type(e).__name__}: {e})"))
-
-
-class _Worker:
-    def __init__(self, ctx, fn):
-        self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker_main, args=(child, fn, os.getpid()), daemon=True)
-        self.proc.start()
-        child.close()
-        self.task: int | None = None
-        self.started = 0.0
-
-    def stop(self, kill: bool = False):
-        if kill:
-            self.proc.kill()
-        else:
-            try:
-                self.conn.send(None)
-            except OSError:
-                pass
-        self.proc.join(timeout=5)
-        if self.proc.is_alive():
-            self.proc.kill()
-            self.proc.join()
-        self.conn.close()
-
-
-def run_parallel(fn: Callable, tasks: Sequence[tuple[tuple, dict]], workers: int = 2,
-                 timeout: float | None = DEFAULT_TIMEOUT) -> Iterator[tuple[int, bool, object]]:
-    """Run ``fn(*args, **kwargs)`` for every ``(args, kwargs)`` of ``tasks`` in worker processes.
-
-    Yields ``(task_index, ok, result_or_reason)`` as tasks finish. A task that raises gives
-    ``ok=False`` and the error; one that runs past ``timeout`` seconds, or kills its process (a
-    decoder crash), gives ``ok=False`` with that reason, and its worker is replaced. A task that
-    raises ``OSError`` (a full disk: the fault of no single task) stops every worker, and the error
-    is raised here. Workers end with this process, even if it is killed (they are started from the
-    calling thread, which must live as long as the iteration).
-    ``workers=0`` runs the tasks here, one by one, without a time limit (for debugging).
-    """
-    if workers <= 0:
-        for i, (args, kwargs) in enumerate(tasks):
-            try:
-                yield i, True, fn(*args, **kwargs)
-            except VideoError as e:
-                yield i, False, e.reason
-            except OSError:
-                raise
-            except Exception as e:
-                yield i, False, f"{type(e).__name__}: {e}"
-        return
-    methods = mp.get_all_start_methods()
-    ctx = mp.get_context("fork" if "fork" in methods else "spawn")
-    pending = deque(range(len(tasks)))
-    pool = [_Worker(ctx, fn) for _ in range(min(workers, len(tasks)))]
-    try:
-        while pending or any(w.task is not None for w in pool):
-            for w in pool:
-                if w.task is None and pending:
-                    i = pending.popleft()
-                    args, kwargs = tasks[i]
-                    w.conn.send((i, args, kwargs))
-                    w.task, w.started = i, time.monotonic()
-            busy = [w for w in pool if w.task is not None]
-            multiprocessing.connection.wait([w.conn for w in busy] + [w.proc.sentinel for w in busy],
-                                            timeout=0.5)
-            for k, w in enumerate(pool):
-                if w.task is None:
-                    continue
-                reason = None
-                if w.conn.poll():
-                    try:
-                        i, ok, res = w.conn.recv()
-                    except (EOFError, OSError):
-                        reason = f"the worker process died (exit code {w.proc.exitcode})"
-                    else:
-                        w.task = None
-                        if ok is None:  # the task could not write: stop everything
-                            raise OSError(*res) if res[0] is not None else OSError(res[1])
-                        yield i, ok, res
-                        continue
-                if reason is None and not w.proc.is_alive():
-                    reason = f"the worker process died (exit code {w.proc.exitcode}); the decoder may have crashed"
-                if reason is None and timeout is not None and time.monotonic() - w.started > timeout:
-                    reason = f"timed out after {timeout:g} s"
-                if reason is not None:
-                    i = w.task
-                    w.stop(kill=True)
-                    pool[k] = _Worker(ctx, fn)
-                    yield i, False, reason
-    finally:
-        for w in pool:
-            w.stop(kill=w.task is not None)
-
-
-# ---------------------------------------------------------------------------------------------
-# Finding the videos of the splits in what the user downloaded
-# ---------------------------------------------------------------------------------------------
-
-def _video_stem(name: str) -> str | None:
-    p = PurePosixPath(name.replace("\\", "/"))
-    return p.stem if p.suffix.lower() in VIDEO_EXTENSIONS else None
-
-
-def source_key(dataset: str, name: str) -> str | None:
-    """The key under which a raw video file is matched to split entries (None: not a video).
-
-    HMDB51, UCF101, SSv2: the file stem. Kinetics: the YouTube id (the stem's first 11
-    characters, as TRX matches it), so a clip named without or with other timestamps is found.
-    """
-    stem = _video_stem(name)
-    if stem is None:
-        return None
-    return stem[:11] if dataset == "kinetics100" else stem
-
-
-_KINETICS_ID = re.compile(r"^(.{11})_(\d{6})_(\d{6})$")
-
-
-def entry_key(dataset: str, video_id: str) -> str:
-    return video_id[:11] if dataset == "kinetics100" else video_id
-
-
-def _is_under(path: Path, roots: list[Path]) -> bool:
-    path = path.resolve()
-    return any(path == r or r in path.parents for r in roots)
-
-
-def gather_sources(dataset: str, raw: Sequence[str | os.PathLike], work: Path, wanted: set[str],
-                   exclude: Sequence[Path] = (), archive_backend: str = "auto",
-                   limits: ArchiveLimits | None = None) -> dict[str, list[Path]]:
-    """Find (extracting where needed) the raw video files whose key is in ``wanted``.
-
-    Returns key -> candidate files. Archives nested in archives (HMDB51) are opened in turn, down to
-    ``limits.depth`` levels (:class:`~lga.data.prepare_archives.ArchiveLimits`; deeper is an
-    :class:`ArchiveError`); archives are skipped once every wanted key is found.
-    """
-    limits = limits or ArchiveLimits()
-    found: dict[str, list[Path]] = {}
-    skip = [Path(p).resolve() for p in exclude]
-
-    def add(path: Path):
-        k = source_key(dataset, path.name)
-        if k is not None and k in wanted:
-            found.setdefault(k, []).append(path)
-
-    def want_member(name: str) -> bool:
-        if archive_kind(name) is not None:
-            return True
-        k = source_key(dataset, name)
-        return k is not None and k in wanted and k not in found
-
-    queue: deque[tuple[Path, int, str]] = deque((Path(p), 0, "") for p in raw)  # path, depth, origin
-    parts: list[Path] = []
-    n_archives = 0
-    while queue:
-        p, depth, origin = queue.popleft()
-        if not p.exists():
-            raise FileNotFoundError(f"--raw {p} does not exist")
-        if p.is_dir():
-            if _is_under(p, skip):
-                continue
-            for root, dirs, files in os.walk(p):
-                dirs[:] = sorted(d for d in dirs if not _is_under(Path(root) / d, skip))
-                for f in sorted(files):
-                    fp = Path(root) / f
-                    if f.startswith(".") and f.endswith((".tmp", ".part")):
-                        continue
-                    if is_ssv2_part(f):
-                        parts.append(fp)
-                    elif archive_kind(f) is not None:
-                        queue.append((fp, depth, origin))
-                    else:
-                        add(fp)
-            continue
-        if is_ssv2_part(p.name):
-            parts.append(p)
-        elif archive_kind(p) is not None:
-            if wanted <= found.keys():
-                continue
-            if depth > limits.depth:
-                raise ArchiveError(f"{origin}: archives nested more than {limits.depth} levels deep "
-                                   f"(lga.data.prepare_archives.ArchiveLimits.depth); extract them yourself "
-                                   "if they are genuine, and pass the folder as --raw")
-            n_archives += 1
-            inside_work = _is_under(p, [work.resolve()])
-            dest = p.with_name(p.name + ".d") if inside_work else work / f"{n_archives:03d}-{p.name}.d"
-            log.info("extracting %s", p)
-            extracted = extract_archive(p, dest, want_member, backend=archive_backend, limits=limits)
-            for f in extracted:
-                if is_ssv2_part(f.name):
-                    parts.append(f)
-                elif archive_kind(f) is not None:
-                    inner = f"{origin or p}, member {f.relative_to(dest).as_posix()}"
-                    queue.append((f, depth + 1, inner))
-                else:
-                    add(f)
-        else:
-            add(p)
-    if parts and not wanted <= found.keys():
-        groups: dict[Path, list[Path]] = {}
-        for p in parts:
-            groups.setdefault(p.parent, []).append(p)
-        for folder, group in sorted(groups.items()):
-            # keep one file per piece number (a piece and the zip holding it may both be there)
-            by_number: dict[str, Path] = {}
-            for p in sorted(group, key=lambda x: x.suffix.lower() == ".zip"):
-                by_number.setdefault(SSV2_PART.match(p.name).group(1), p)
-            log.info("extracting from %d archive pieces in %s", len(by_number), folder)
-            for f in extract_tar_parts(list(by_number.values()), work / "ssv2-parts.d", want_member, limits):
-                add(f)
-    return found
-
-
-def _pick_source(dataset: str, entry: S.SplitEntry, candidates: list[Path]
-                 ) -> tuple[Path, tuple[float, float] | None]:
-    """The best raw file for one split entry, and the clip window (Kinetics) to cut from it."""
-    if dataset == "kinetics100":
-        vid = entry.video_id
-        for c in candidates:
-            if c.stem == vid:
-                return c, None
-        m = _KINETICS_ID.match(vid)
-        for c in candidates:
-            if c.stem == vid[:11]:  # named by YouTube id only: maybe the untrimmed video
-                return c, (float(m.group(2)), float(m.group(3))) if m else None
-        return candidates[0], None
-    if dataset in ("hmdb51", "ucf101"):
-        for c in candidates:
-            if c.parent.name.lower() == (entry.class_name or "").lower():
-                return c, None
-    return candidates[0], None
-
-
-# ---------------------------------------------------------------------------------------------
 # The dataset
 # ---------------------------------------------------------------------------------------------
-
-def class_dir_name(name: str) -> str:
-    """A file-system-safe folder name for a class (``Pouring [something] into [something]`` ->
-    ``Pouring_something_into_something``; HMDB51/UCF101 folder names are kept as they are)."""
-    return re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_") or "class"
 
 
 @dataclass
@@ -665,7 +296,7 @@ def prepare(dataset: str, raw, out: str | os.PathLike, *, workers: int | None = 
         raw: a path or list of paths: the download (archives, folders, video files).
         out: the prepared dataset's root folder.
         workers: processes converting videos (default: CPU count; 0: in this process).
-        short_side, fps, max_frames, min_frames: see :func:`convert_video`.
+        short_side, fps, max_frames, min_frames: see :func:`~lga.data.prepare_convert.convert_video`.
         allow_missing: go on without the split's videos that ``raw`` lacks (else
             :class:`MissingVideosError`, after writing their list to ``out/missing.tsv``).
         cache_dir: split list cache (see :func:`lga.data.splits.fetch_split_file`).
@@ -697,8 +328,6 @@ def prepare(dataset: str, raw, out: str | os.PathLike, *, workers: int | None = 
 
     # 1. splits and classes
     if dataset == "ssv2_full":  # fail early without annotations: they name the classes
-        from .prepare_ssv2 import load_templates, name_classes
-
         templates = load_templates(_as_list(annotations) if annotations else raw)
     entries = {s: S.load_split(dataset, s, split_format, cache_dir) for s in SPLITS}
     names = {s: S.class_names(entries[s]) for s in SPLITS}
@@ -764,11 +393,9 @@ def prepare(dataset: str, raw, out: str | os.PathLike, *, workers: int | None = 
                                                  min_frames=min_frames, clip=clip)))
         task_meta.append((rel, src))
     if report.missing:
-        from .layout import atomic_write_text
-
         try:
-            atomic_write_text(out / "missing.tsv", "split\tclass_name\tvideo_id\n" +
-                              "".join(f"{s}\t{c}\t{v}\n" for s, c, v in report.missing))
+            layout.atomic_write_text(out / "missing.tsv", "split\tclass_name\tvideo_id\n" +
+                                     "".join(f"{s}\t{c}\t{v}\n" for s, c, v in report.missing))
         except OSError as e:
             raise _write_error(e, out, len(done)) from e
         per_class = report.missing_per_class()
@@ -789,8 +416,6 @@ def prepare(dataset: str, raw, out: str | os.PathLike, *, workers: int | None = 
     except OSError as e:
         raise _write_error(e, out, len(done)) from e
     if tasks:
-        from tqdm.auto import tqdm
-
         bar = tqdm(total=len(tasks), desc=f"prepare {dataset}", unit="video", disable=not progress)
         try:
             for i, ok, res in run_parallel(convert_video, tasks, workers, timeout):
@@ -859,8 +484,6 @@ def _write_layout(out: Path, dataset: str, split_format: str, entries: dict, nam
                       "val: recovered from the SSv2 annotations (template of each video id)",
             **{s: {"names": names[s], **name_info[s]} for s in SPLITS},
         }
-    from .manifest import build_manifest
-
     meta["files"] = build_manifest(out)    # what train and eval check the folder against
     write_json(out / "dataset.json", meta)  # last: from here on the folder is complete
 

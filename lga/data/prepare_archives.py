@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterable
 
-from .layout import make_readable
+from ..util.files import make_readable
 
 log = logging.getLogger("lga.prepare")
 
@@ -220,14 +220,14 @@ def _extract_tar(archive: Path, dest: Path, want, budget: _Budget) -> list[Path]
 
 def have_libarchive() -> bool:
     try:
-        import libarchive  # noqa: F401
+        import libarchive  # noqa: F401  (optional: needs the libarchive shared library)
     except (ImportError, OSError):  # OSError: the package is there but the shared library is not
         return False
     return True
 
 
 def _extract_libarchive(archive: Path, dest: Path, want, budget: _Budget) -> list[Path]:
-    import libarchive
+    import libarchive   # optional: needs the libarchive shared library
 
     out = []
     with libarchive.file_reader(str(archive)) as entries:

@@ -54,7 +54,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from .layout import make_readable
+from ..util.files import make_readable
+from ..util.hashing import file_sha256
 
 #: the five real benchmarks, by the names every ``lga`` function and command uses
 DATASETS = ("hmdb51", "ucf101", "kinetics100", "ssv2_small", "ssv2_full")
@@ -215,12 +216,8 @@ def resolve_cache_dir(path: str | os.PathLike | None = None) -> Path:
     return Path(path).expanduser()
 
 
-def sha256_file(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+#: the sha256 of a file's bytes (hex): :func:`lga.util.hashing.file_sha256`
+sha256_file = file_sha256
 
 
 def download(url: str, dest: str | os.PathLike, sha256: str | None = None,

@@ -26,8 +26,10 @@ from pathlib import Path
 import av
 import numpy as np
 import torch
+from PIL import Image
 
-from .layout import FRAME_EXTENSIONS, OutsideRootError, atomic_path, confined, is_inside
+from ..util.files import atomic_path
+from .layout import FRAME_EXTENSIONS, OutsideRootError, confined, is_inside
 from .sampling import sample_indices
 
 #: the largest frame (width x height) read from a video or a frame image: 8192 x 8192, well above
@@ -87,8 +89,6 @@ def check_frame_size(path, width: int, height: int) -> None:
 
 def _read_image(path: Path) -> np.ndarray:
     """One frame image as uint8 ``[H, W, 3]``; an oversized header is refused before decoding."""
-    from PIL import Image
-
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -32,7 +32,8 @@ from safetensors.torch import save as st_save
 
 from ..config.components import check_component_name
 from ..config.errors import ConfigError
-from ..data.layout import atomic_write_bytes
+from ..util.files import atomic_write_bytes
+from ..util.hashing import file_sha256
 
 FORMAT = "lga-checkpoint/1"
 #: the metadata key of the tensors' checksums (``{name: sha256}``); checkpoints written before lga
@@ -307,13 +308,5 @@ def load_model_weights(path, model: torch.nn.Module, strict: bool = True) -> dic
     return meta
 
 
-def file_hash(path, chunk: int = 1 << 20) -> str:
-    """sha256 of a file (the key of cached features)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while True:
-            b = f.read(chunk)
-            if not b:
-                break
-            h.update(b)
-    return h.hexdigest()
+#: sha256 of a file (the key of cached features): :func:`lga.util.hashing.file_sha256`
+file_hash = file_sha256

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from ..config import ConfigError, apply_override, config_diff, config_from_dict, list_configs, load_config, show_config
 from ..config.components import allow_component
-from ..data.layout import DiskFullError
+from ..util.files import DiskFullError
 
 
 def _common(p: argparse.ArgumentParser):

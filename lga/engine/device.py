@@ -29,6 +29,8 @@ import torch
 import torch.distributed as tdist
 from torch import nn
 
+from ..util.processes import die_with_parent
+
 __all__ = ["model_device", "to_device", "Dist", "init_distributed", "resolve_device", "device_kind",
            "worker_init"]
 
@@ -115,12 +117,11 @@ def device_kind(name: str) -> str:
 
 
 def _die_with_parent(parent: int, worker_id: int) -> None:
-    from ..data.prepare import die_with_parent  # heavy: PyAV; a DataLoader worker's hook
     die_with_parent(parent)
 
 
 def worker_init():
     """``worker_init_fn`` for the engine's DataLoaders: a worker process ends when the process that
-    started it ends, even by SIGKILL (:func:`lga.data.prepare.die_with_parent`), so a killed run
+    started it ends, even by SIGKILL (:func:`lga.util.processes.die_with_parent`), so a killed run
     leaves no worker reading videos behind."""
     return functools.partial(_die_with_parent, os.getpid())

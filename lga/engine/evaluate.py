@@ -21,7 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..data.episodes import EpisodeSampler
-from ..data.layout import atomic_write_text
+from ..util.files import atomic_write_text
 from ..data.manifest import verify_dataset
 from .augment import Crops
 from .build import anatomy_source, build_text_bank

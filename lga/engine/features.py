@@ -35,11 +35,13 @@ from safetensors.torch import load_file, save
 from tqdm.auto import tqdm
 
 from ..anatomy.visual import bounds_for_sampled_frames
-from ..config import data_dir
 from ..data.episodes import EpisodeSampler
-from ..data.layout import atomic_write_bytes, read_anatomy
+from ..data.layout import read_anatomy
 from ..data.sampling import sample_indices
 from ..models.text_bank import TextBank
+from ..util.files import atomic_write_bytes
+from ..util.hashing import json_sha256
+from ..util.paths import data_dir
 from .augment import Crops
 from .build import anatomy_source, build_encoder, build_text_bank
 from .device import resolve_device, worker_init
@@ -115,7 +117,7 @@ def encode_split(encoder, dataset, batch_size: int = 64, device=None, workers: i
 def _cache_path(cache_dir, kind: str, key_parts: dict, dataset) -> tuple[Path, dict]:
     videos = hashlib.sha256("\n".join(it.key for it in dataset.items).encode()).hexdigest()
     key_parts = dict(key_parts, videos=videos)
-    key = hashlib.sha256(json.dumps(key_parts, sort_keys=True).encode()).hexdigest()[:32]
+    key = json_sha256(key_parts)[:32]
     return Path(cache_dir) / f"{kind}-{key}.safetensors", key_parts
 
 

@@ -19,7 +19,7 @@ import time
 import warnings
 from pathlib import Path
 
-from ..data.layout import DISK_FULL_ERRNOS, DiskFullError
+from ..util.files import DISK_FULL_ERRNOS, DiskFullError
 
 try:
     import fcntl

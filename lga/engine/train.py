@@ -47,9 +47,9 @@ from tqdm.auto import tqdm
 from ..anatomy.visual import bounds_for_sampled_frames
 from ..config import config_diff, validate
 from ..data.episodes import Episode, EpisodeSampler
-from ..data.layout import DISK_FULL_ERRNOS, DiskFullError, atomic_write_text, write_json
 from ..data.manifest import verify_dataset
 from ..optim import LRSchedule, NonFiniteLossError, make_optimizer, optimizer_step
+from ..util.files import DISK_FULL_ERRNOS, DiskFullError, atomic_write_text, write_json
 from . import checkpoint as ckpt
 from .augment import Crops
 from .build import anatomy_source, build_text_bank, check_components
@@ -569,7 +569,7 @@ def train(cfg, out_dir, resume: bool = False, progress: bool = True, stop_after:
 
     The run folder belongs to this run while it lives (:class:`~lga.engine.runlock.RunLock`): a
     second run on it is refused (:class:`~lga.engine.runlock.RunLockedError`, naming the holder).
-    A full disk is a :class:`~lga.data.layout.DiskFullError` naming the file; the checkpoint
+    A full disk is a :class:`~lga.util.files.DiskFullError` naming the file; the checkpoint
     written before it stays intact.
 
     Returns a :class:`RunResult`. Under torchrun every rank calls this; rank 0 writes the files. The

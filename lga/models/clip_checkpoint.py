@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from ..data.layout import make_readable
+from ..util.files import make_readable
 from .clip_loading import _WEIGHT_SUFFIXES, CONFIG_FILE, LOCAL_DIR_PREFIX, WEIGHTS_FILE
 
 

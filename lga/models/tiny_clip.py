@@ -34,10 +34,11 @@ from torch import nn
 import yaml
 from tqdm.auto import tqdm
 
-from ..config import ConfigError, data_dir, find_config
+from ..config import ConfigError, find_config
 from ..data.atomic_actions import get_atomic_actions, phase_pairs
-from ..data.layout import atomic_write_text
 from ..optim import LRSchedule, build_optimizer, optimizer_step
+from ..util.files import atomic_write_text
+from ..util.paths import data_dir
 from ..yaml_io import DuplicateKeyError, load_yaml
 from .backbone import (
     DEFAULT_TINY_MODEL,
