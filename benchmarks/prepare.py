@@ -5,7 +5,7 @@ long, a moving pattern), named after real entries of the HMDB51 split lists, the
 ``lga.data.prepare.prepare`` converting them (short side 256, H.264 mp4) with ``--workers``
 processes, and a second run that finds everything done (resumption).
 
-    python benchmarks/prepare.py --videos 24 --workers 2 --cache-dir ../shared/splits
+    python benchmarks/prepare.py --videos 24 --workers 2 --cache-dir ~/.cache/lga/splits
 
 Split lists are read from ``--cache-dir`` (or ``$LGA_SPLITS_DIR``, or downloaded once).
 This is a measurement, not a test: it prints numbers and asserts nothing about time.

@@ -1,17 +1,37 @@
 """Numbers *reported by the papers*, as data, so the book prints them from one place and labels them.
 
-Nothing here was measured by this project. Source: the LGA paper (Qian et al., ICCV 2025,
-arXiv:2507.16287) as summarised in the project's notes on the paper (no official code is public);
-the TS-FSAR column is TS-FSAR's own report (AAAI 2026). 5-way accuracy in %, 10,000 test episodes;
-``None``: not reported.
+Nothing here was measured by this project, and nothing here was read in the LGA paper itself: its
+full text was not available to us. Every number carries the key of the source it was copied from
+(:data:`SOURCES`; the book's page *The paper, and how we know it* describes each source):
+
+- ``"summary"``: a third-party summary of the LGA paper (Qian et al., ICCV 2025, arXiv:2507.16287),
+  which gives its results table and its ablation on HMDB51; no official code is public;
+- ``"ts-fsar"``: TS-FSAR's own report (AAAI 2026), from its official README or a third-party note on
+  its paper; these numbers are not part of the LGA paper, which predates TS-FSAR.
+
+5-way accuracy in %, 10,000 test episodes. ``None`` means **not in our source** (:data:`MISSING`):
+the summary does not give that number. It does not mean that the paper does not report it.
 """
 
 from __future__ import annotations
 
+#: the key of every source a number may come from -> what that source is
+SOURCES: dict[str, str] = {
+    "summary": "a third-party summary of the LGA paper (its results table and HMDB51 ablation)",
+    "ts-fsar": "TS-FSAR's own report (AAAI 2026), from its official README or a third-party note on its paper",
+}
+
+#: what a missing number (``None``, printed as a dash in the book's tables) means
+MISSING = "not in our source"
+
 #: methods of :data:`MAIN_TABLE`, in column order
 METHODS = ("LGA", "CLIP-FSAR (ViT-B/16)", "EMP-Net", "TS-FSAR")
 
-#: (dataset, shot) -> method -> reported 5-way accuracy (%)
+#: the source of each column of :data:`MAIN_TABLE` (LGA's table compares with CLIP-FSAR and EMP-Net)
+_COLUMN_SOURCE = {"LGA": "summary", "CLIP-FSAR (ViT-B/16)": "summary", "EMP-Net": "summary",
+                  "TS-FSAR": "ts-fsar"}
+
+#: (dataset, shot) -> method -> reported 5-way accuracy (%), ``None``: not in our source
 MAIN_TABLE: dict[tuple[str, int], dict[str, float | None]] = {
     (ds, shot): dict(zip(METHODS, row)) for ds, shot, row in (
         ("HMDB51", 1, (86.8, 77.1, 76.8, 85.0)),
@@ -27,6 +47,12 @@ MAIN_TABLE: dict[tuple[str, int], dict[str, float | None]] = {
     )
 }
 
+#: (dataset, shot) -> method -> the key in :data:`SOURCES` of that entry of :data:`MAIN_TABLE`
+#: (for a ``None`` entry: the source that lacks the number)
+MAIN_TABLE_SOURCE: dict[tuple[str, int], dict[str, str]] = {
+    key: {m: _COLUMN_SOURCE[m] for m in row} for key, row in MAIN_TABLE.items()
+}
+
 #: the paper's component ablation on HMDB51: row of :data:`lga.models.lga.ABLATION_ROWS` ->
 #: (1-shot, 5-shot) reported accuracy (%)
 ABLATION_HMDB51: dict[str, tuple[float, float]] = {
@@ -37,3 +63,26 @@ ABLATION_HMDB51: dict[str, tuple[float, float]] = {
     "both anatomies, video-text only": (83.1, 86.2),
     "full LGA": (86.8, 89.3),
 }
+
+#: row of :data:`ABLATION_HMDB51` -> the key in :data:`SOURCES` of its numbers
+ABLATION_HMDB51_SOURCE: dict[str, str] = {row: "summary" for row in ABLATION_HMDB51}
+
+
+def source_of(dataset_or_row: str, shot: int | None = None, method: str | None = None) -> str:
+    """What a reported number was copied from, in words.
+
+    ``source_of("HMDB51", 1, "LGA")`` for an entry of :data:`MAIN_TABLE`,
+    ``source_of("full LGA")`` for a row of :data:`ABLATION_HMDB51`.
+
+    Raises:
+        KeyError: naming the entry, when the tables hold no such entry.
+    """
+    if shot is None:
+        if dataset_or_row not in ABLATION_HMDB51_SOURCE:
+            raise KeyError(f"lga.reported: no ablation row {dataset_or_row!r}; rows: {list(ABLATION_HMDB51)}")
+        return SOURCES[ABLATION_HMDB51_SOURCE[dataset_or_row]]
+    row = MAIN_TABLE_SOURCE.get((dataset_or_row, shot))
+    if row is None or method not in row:
+        raise KeyError(f"lga.reported: no entry ({dataset_or_row!r}, {shot}, {method!r}) in MAIN_TABLE; "
+                       f"methods: {list(METHODS)}")
+    return SOURCES[row[method]]

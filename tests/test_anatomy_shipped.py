@@ -1,7 +1,7 @@
 """Shipped anatomy files and tolerant class-name lookup (lga.anatomy.shipped, lga.anatomy.names).
 
 The last two tests are the acceptance tests of the shipped content: every class of every split
-in ../shared/splits must have an anatomy, and the quality checks must raise no template,
+in the standard split lists (the ``shared_splits`` fixture) must have an anatomy, and the quality checks must raise no template,
 refusal, empty-object, malformed or missing-class flag.
 """
 
@@ -146,7 +146,7 @@ def test_shipped_anatomy_covers_every_split_class(dataset, shared_splits):
     assert names, f"no class names read for {dataset}"
     if unknown:
         warnings.warn(f"{dataset}: {unknown} class(es) named {UNKNOWN!r} in the split tables "
-                      "are not checked (their names are not public; see splits/SOURCES.md)")
+                      "are not checked (their names are not public)")
     if not shipped_anatomy_path(dataset).is_file():
         pytest.fail(f"lga/anatomy/data/{SHIPPED_FILES[dataset]} is not there yet")
     anatomy = load_shipped_anatomy(dataset)  # validates schema, steps and fields

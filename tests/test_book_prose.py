@@ -41,7 +41,7 @@ ALLOWED: list[tuple[str, str]] = [
     (r"(?<=[A-Za-z])[-/]?\d+(?:\.\d+)*", "digits inside a name (HMDB51, UCF101, Kinetics-100, SSv2, "
      "ViT-B/16, Conv-4, L2, top-1, GPT-4o)"),
     (r"\b\d+(?:\.\d+)?[BD]\b", "a name of a kind: 2D, 3D, and model sizes such as 7B"),
-    (r"\b2-core\b", "the 2-core laptop the cpu profile is designed for (README, DESIGN.md)"),
+    (r"\b2-core\b", "the 2-core laptop the cpu profile is designed for (README, the preface)"),
     (r"\b5-way\b|\b[15]-shot\b", "the benchmarks' standard episodes: 5-way 1-shot and 5-shot"),
     (r"\b10[,\u202f\u2009 ]?000\b", "the standard protocol's 10,000 test episodes"),
     (r"\b95[\u202f\u2009 ]?%|\b1\.96\b", "the 95% confidence level of every interval, and its z = 1.96"),
@@ -193,3 +193,67 @@ def test_scanner_finds_typed_numbers(prose, numbers):
 def test_scanner_reports_the_line():
     found = typed_numbers("First line.\n\nSecond, with 7 numbers.\nThird.")
     assert found == [(3, "Second, with 7 numbers.", ["7"])]
+
+
+# No development history: a chapter states what is and shows it; how the book got there belongs in
+# CHANGELOG.md. Each pattern is a phrase that only tells a story of the book's own past.
+
+#: (pattern, reason): phrases of development history, refused in the book's prose
+HISTORY: list[tuple[str, str]] = [
+    (r"\b(?:an?|the)\s+(?:earlier|older|old|previous|first|former)\s+version\s+of\s+(?:this|the)\s+"
+     r"(?:chapter|book|section|page|figure|table)", "the book's own past state"),
+    (r"\b(?:an?|the)\s+(?:earlier|previous|old)\s+version\s+(?:of\s+(?:this|the)\s+chapter\s+)?"
+     r"(?:said|measured|found|showed|claimed|used)", "what an earlier state of the book said or measured"),
+    (r"\bv\d+(?:\.\d+)?\s*(?:->|→|=>)\s*v\d+", "a version-to-version story (v1 -> v2)"),
+    (r"\bwhat\s+v\d+\s+changed\b|\bv\d+\s+(?:fixed|fixes|changed|replaced)\b", "what a version changed"),
+    (r"\b(?:the\s+)?default\s+since\b|\bis\s+now\s+the\s+default\b|\bnow\s+defaults\s+to\b",
+     "'now' in the sense of 'after a change'"),
+    (r"\bwe\s+used\s+to\b|\bthe\s+book\s+used\s+to\b|\bthis\s+chapter\s+used\s+to\b", "what the book did before"),
+    (r"\bwe\s+(?:changed|replaced|rewrote|switched|fixed)\b", "a change the authors made"),
+    (r"\btaught\s+the\s+book\s+a\s+lesson\b", "the book's own development as a story"),
+]
+_HISTORY = [(re.compile(p, re.I), reason) for p, reason in HISTORY]
+PAGES = sorted((ROOT / "book").glob("*.md"))
+
+
+def history_phrases(text: str) -> list[tuple[str, str]]:
+    """``[(the phrase found, why it is refused)]`` in ``text`` (code spans and blocks included:
+    a comment in prose is prose)."""
+    flat = re.sub(r"\s+", " ", text)
+    return [(m.group(0), reason) for pattern, reason in _HISTORY for m in pattern.finditer(flat)]
+
+
+@pytest.mark.parametrize("path", CHAPTERS + PAGES, ids=[p.name for p in CHAPTERS + PAGES])
+def test_prose_tells_no_development_history(path):
+    if path.suffix == ".md":
+        cells = {0: path.read_text()}
+    else:
+        cells = {i: c.source for i, c in enumerate(nbformat.read(path, as_version=4).cells)
+                 if c.cell_type == "markdown"}
+    found = [f"book/{path.name} cell {i}: {phrase!r} ({reason})"
+             for i, text in cells.items() for phrase, reason in history_phrases(text)]
+    assert not found, ("development history in the book (state what is and show it; history goes to "
+                       "CHANGELOG.md):\n" + "\n".join(found))
+
+
+@pytest.mark.parametrize("prose", [
+    "An earlier version of this chapter, looking at a single pair, said that Bi-MHM barely separates.",
+    "the old version of this chapter\nmeasured that fine-tuning made it worse.",
+    "The story of AtomicActions v1 -> v2.",
+    "### What v2 changed, and why",
+    "v2 (the default since) fixes both.",
+    "We used to select on the test split.",
+    "We switched to AdamW.",
+])
+def test_history_scanner_finds_history(prose):
+    assert history_phrases(prose)
+
+
+@pytest.mark.parametrize("prose", [
+    "The generator has a `version` knob; its v1 draws phases of at least a fifth of the video.",
+    "Now check it against the library.",
+    "Without grip cues a frame no longer shows which step is going on.",
+    "A revision on that date rewrote some entries of the anatomy file (its provenance says so).",
+])
+def test_history_scanner_accepts_statements_of_what_is(prose):
+    assert history_phrases(prose) == []

@@ -86,7 +86,7 @@ def test_every_config_loads_and_its_components_check(name):
         LGAConfig(**cfg.model.head_args)
     assert cfg.name == name.rsplit("/", 1)[-1]
     assert cfg.data.k_shot == int(name.split("_5way_")[1][0])
-    if cfg.profile == "paper":                      # the recipe of PAPER.md
+    if cfg.profile == "paper":                      # CLIP-FSAR's recipe
         t = cfg.train
         assert (cfg.data.num_frames, t.optimizer, t.lr, t.epochs, t.milestones, t.tasks_per_step,
                 t.warmup_epochs) == (8, "adam", 1e-5, 10, [6, 9], 4, 1.0)

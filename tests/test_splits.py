@@ -17,7 +17,7 @@ import pytest
 
 from lga.data import splits as S
 
-# classes (train/val/test) and videos (train/val/test) per dataset, from shared/splits/SOURCES.md
+# classes (train/val/test) and videos (train/val/test) per dataset, from the published split lists
 COUNTS = {
     "hmdb51": ((31, 10, 10), (4280, 1194, 1292)),
     "ucf101": ((70, 10, 21), (9154, 1421, 2745)),
@@ -92,7 +92,7 @@ def test_same_videos_in_both_formats_except_kinetics(shared_splits):
             assert a == b, (ds, split)
     a = S.load_split("kinetics100", "val", "standard", cache_dir=shared_splits)
     b = S.load_split("kinetics100", "val", "clipfsar", cache_dir=shared_splits)
-    assert len({e.video_id[:11] for e in a} - {e.video_id[:11] for e in b}) == 41  # SOURCES.md: 41 replaced
+    assert len({e.video_id[:11] for e in a} - {e.video_id[:11] for e in b}) == 41  # 41 videos differ between the two lists
 
 
 def test_packaged_ssv2_full_names_match_the_derived_tables(shared_splits):

@@ -3,7 +3,7 @@
 Regenerate a benchmark's anatomy with a named open model, then compare it with the text shipped
 with ``lga``::
 
-    python -m lga anatomy --dataset hmdb51 --classes ../shared/splits/hmdb51 \\
+    python -m lga anatomy --dataset hmdb51 --classes ~/.cache/lga/splits/hmdb51 \\
         --backend transformers --model Qwen/Qwen2.5-7B-Instruct --dtype bfloat16 \\
         --out runs/anatomy/hmdb51_qwen.json
 

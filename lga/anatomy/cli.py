@@ -10,8 +10,8 @@ Examples::
     python -m lga anatomy --dataset hmdb51 --backend transformers --model colab-t4 \\
         --out runs/anatomy/hmdb51_phi-3.5-mini-instruct.json
 
-    # a local chat model, classes from the shared split tables
-    python -m lga anatomy --dataset hmdb51 --classes ../shared/splits/hmdb51 \\
+    # a local chat model, classes from the split tables in the data cache
+    python -m lga anatomy --dataset hmdb51 --classes ~/.cache/lga/splits/hmdb51 \\
         --backend transformers --model Qwen/Qwen2.5-7B-Instruct --out runs/anatomy/hmdb51.json
 
     # an OpenAI-compatible server (the key is read from $OPENAI_API_KEY, or --api-key-env VAR)

@@ -25,8 +25,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
-# Provenance markers that split tables may put before a name (``../shared/splits/ssv2_full``
-# marks the one SSv2-Full val name recovered from other lists as ``(inferred) ...``).
+# Provenance markers that split tables may put before a name (the standard SSv2-Full lists
+# mark the one SSv2-Full val name recovered from other lists as ``(inferred) ...``).
 NAME_MARKERS = ("(inferred)",)
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")

@@ -160,8 +160,8 @@ def default_config(profile: str = "cpu") -> Config:
     """The recipe of a profile: the field defaults of the dataclasses (:class:`TrainConfig`'s are the
     paper recipe) under the profile's base file ``configs/_base/<profile>.yaml``.
 
-    ``paper``: HMDB51, CLIP ViT-B/16 with OpenAI weights fine-tuned, the LGA head, the recipe of
-    PAPER.md, 10,000 test episodes. ``cpu``: AtomicActions, the tiny CLIP trained in chapter 3 kept
+    ``paper``: HMDB51, CLIP ViT-B/16 with OpenAI weights fine-tuned, the LGA head, CLIP-FSAR's
+    recipe, 10,000 test episodes. ``cpu``: AtomicActions, the tiny CLIP trained in chapter 3 kept
     frozen, the LGA head trained on cached features in minutes on 2 cores.
     """
     if profile not in PROFILES:

@@ -76,7 +76,7 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    """Episodic meta-training (defaults: the paper recipe of PAPER.md)."""
+    """Episodic meta-training (defaults: the paper recipe, CLIP-FSAR's public configs; book page *The paper, and how we know it*)."""
 
     seed: int = 0
     epochs: int = field(default=10, metadata=_range(1))

@@ -7,7 +7,7 @@ The head follows the small-head interface of :mod:`lga.models.baselines`::
                   class_text=[E,N,L,D], label_text=[E,N,D])        # -> [E,N*Q,N] (log-probabilities)
     loss, logits = head.loss(support, support_labels, query, query_labels, n_way, **text)
 
-What happens, per episode (symbols of PAPER.md; every step is a switch of :class:`LGAConfig`):
+What happens, per episode (symbols of the book's notation page; every step is a switch of :class:`LGAConfig`):
 
 1. **Visual anatomy.** Support and query frame features f_1..f_T are cut into L phases
    (``segmenter``: CLUSTER-Segment by default, :mod:`lga.anatomy.visual`; ``"given"``: the
@@ -107,8 +107,8 @@ __all__ = ["LGAConfig", "LGA", "ABLATION_ROWS", "ABLATION_CHAIN", "ABLATION_STEP
 
 @dataclass
 class LGAConfig:
-    """Every switch of the LGA head. Defaults: full LGA as PAPER.md describes it ([choose] values
-    documented in the module docstring and the book)."""
+    """Every switch of the LGA head. Defaults: full LGA as the summary of the paper describes it ([choose] values
+    documented in the module docstring and the book's page *The paper, and how we know it*)."""
 
     num_phases: int = 3                 # L; must match the number of anatomy steps of class_text
     segmenter: str = "cluster"          # "cluster" | "uniform" | "changepoint" | "given" (ground-truth bounds)
