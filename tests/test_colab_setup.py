@@ -117,6 +117,7 @@ def colab_like_environment(tmp: Path, versions: dict[str, str] | None = None) ->
     return python, env
 
 
+@pytest.mark.slow          # pip installs lga into a fresh environment, then a kernel imports every module
 @pytest.mark.parametrize("source", list(setup_cells()), ids=lambda s: "+".join(setup_cells()[s]))
 def test_setup_cell_installs_lga_in_a_fresh_colab_like_kernel(source, tmp_path):
     python, env = colab_like_environment(tmp_path)
@@ -181,6 +182,7 @@ def install_plan(python: Path, env: dict, tmp: Path, cell: str = SETUP_CELL) -> 
     return proc, json.loads(report.read_text())["install"]
 
 
+@pytest.mark.slow          # pip resolves an install from a git repository of this checkout
 @pytest.mark.parametrize("tagged", [False, True])
 def test_setup_cell_installs_the_release_or_main_before_it_is_tagged(tagged, tmp_path):
     """Without LGA_INSTALL_SOURCE the cell installs the page's release tag from the repository, or its
@@ -213,6 +215,7 @@ def oldest_declared(dist: str) -> str:
     return bounds[0]
 
 
+@pytest.mark.slow          # pip resolves the whole install plan in a fresh environment
 @pytest.mark.parametrize("colab", ["ci", "oldest"])
 def test_setup_cell_plan_installs_nothing_of_torch(colab, tmp_path):
     """Where torch is already installed (Colab), the set-up cell's pip run installs `lga` and leaves torch

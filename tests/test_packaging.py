@@ -248,6 +248,7 @@ def built_html():
     return rendered_book()
 
 
+@pytest.mark.slow          # reads the rendered book (built first unless `make html` just did)
 def test_colab_launch_links_point_at_committed_notebooks(built_html):
     cfg = load_yaml(ROOT / "_config.yml")
     repo = cfg["repository"]["url"].removeprefix("https://github.com/")
@@ -264,6 +265,7 @@ def test_colab_launch_links_point_at_committed_notebooks(built_html):
         assert (ROOT / target).is_file(), f"{page}: Colab link to missing notebook {target}"
 
 
+@pytest.mark.slow          # reads the rendered book (built first unless `make html` just did)
 def test_the_html_loads_nothing_from_the_network(built_html):
     """Scripts, styles, fonts and images of every page come from the book itself (it works offline)."""
     tags = re.compile(r"<(script|img|link)\b([^>]*)>")
@@ -279,6 +281,7 @@ def test_the_html_loads_nothing_from_the_network(built_html):
     assert not problems, "\n".join(problems[:20])
 
 
+@pytest.mark.slow          # reads the rendered book (built first unless `make html` just did)
 def test_the_set_up_cell_is_folded_in_the_html_with_one_visible_line(built_html):
     """On every chapter's page the set-up cell's code is folded (``hide-input``) and its output, shown,
     is one line saying what was installed and which profile runs: nothing overflows sideways."""
