@@ -24,7 +24,7 @@ It prints peak GPU memory, training tasks per second and evaluation time, writes
 and memory are the same as with OpenAI's); online, OpenAI's (``--weights auto``).
 
     python benchmarks/gpu_check.py --out gpu_check.json           # on a GPU machine
-    python benchmarks/gpu_check.py --smoke                          # a minute or two on a CPU: the same path, tiny
+    python benchmarks/gpu_check.py --smoke                          # about two minutes on a CPU: the same path, tiny
 
 ``--smoke`` swaps ViT-B/16 for the package's tiny ViT and shrinks everything else (``SMOKE``: short
 videos, 4 frames a clip, a few steps and episodes), so the script itself is tested where there is no

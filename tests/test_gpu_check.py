@@ -3,9 +3,10 @@
 The script's ``--smoke`` mode runs every step of the GPU check (training with validation stopped and
 resumed, ``lga eval``, 1- and 5-shot, checkpointing on and off, ``torchrun``, the transformers
 anatomy backend) on a CPU with the tiny ViT and short clips (the script's ``SMOKE``); the checks here
-read what it reports and the runs it leaves (``make slow``: it starts ten processes). Gradient checkpointing, which makes the paper recipe fit a T4 on the GPU, is checked where it
-can be on a CPU: the paper configs switch it on, the switch reaches open_clip's vision transformer,
-the activations kept for the backward pass shrink, and the gradients stay the same.
+read what it reports and the runs it leaves (``make slow``: it starts a dozen processes). Gradient
+checkpointing, which makes the paper recipe fit a T4 on the GPU, is checked where it can be on a
+CPU: the paper configs switch it on, the switch reaches open_clip's vision transformer, the
+activations kept for the backward pass shrink, and the gradients stay the same.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def step_names(shots=SHOTS) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- the script, end to end
-@pytest.mark.slow          # ten processes of `python -m lga` and torchrun: a minute or two of CPU
+@pytest.mark.slow          # a dozen processes of `python -m lga` and torchrun: about two minutes of CPU
 def test_smoke_run_passes_every_step_and_reports_the_figures(tmp_path):
     out, work = tmp_path / "gpu_check.json", tmp_path / "work"
     proc = subprocess.run([sys.executable, str(SCRIPT), "--smoke", "--out", str(out), "--work", str(work)],
