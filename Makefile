@@ -1,7 +1,8 @@
 # The two commands of the README:
 #   make book   create .venv if needed, execute every chapter that has no outputs, render _build/html
-#   make test   create .venv if needed, run the unit tests, nbval over every chapter, and a
-#               warnings-as-errors book build; from an empty data cache (fresh_data below)
+#   make test   create .venv if needed, run the unit tests (the fast ones, then the slow end-to-end
+#               ones), nbval over every chapter, and a warnings-as-errors book build; from an empty
+#               data cache (fresh_data below)
 # and, for authors: make execute   re-execute every chapter from an empty cache and save the outputs
 VENV    ?= .venv
 PYTHON  ?= python3
@@ -33,7 +34,7 @@ ASSETS        := $(WIDGETS_JS) $(MATHJAX_JS) $(REVEAL_JS) $(SLIDES)
 # the browser that tests/test_browser.py drives (Debian package names)
 CHROMIUM      ?= chromium
 
-.PHONY: book test unit nbval html env assets widgets browser stamp execute gpu-check test-oldest-torch clean course release
+.PHONY: book test unit slow nbval html env assets widgets browser stamp execute gpu-check test-oldest-torch clean course release
 
 env: $(STAMP)
 
@@ -145,10 +146,17 @@ define fresh_data
 	fi
 endef
 
-test: unit nbval html
+# every test of tests/ runs once: `unit` the fast ones (pytest -m "not slow": minutes, for every change),
+# `slow` the long end-to-end ones (marked @pytest.mark.slow: the gpu-check smoke run, the book in a
+# browser, a fresh Colab-like environment, ...). `slow` comes after `html`, whose build of the book
+# the tests that read the rendered HTML reuse (tests/book_build.py).
+test: unit nbval html slow
 
-unit: $(STAMP) $(ASSETS) browser
-	$(call fresh_data,$(PY) -m pytest tests)
+unit: $(STAMP) $(ASSETS)
+	$(call fresh_data,$(PY) -m pytest tests -m "not slow")
+
+slow: $(STAMP) $(ASSETS) browser
+	$(call fresh_data,$(PY) -m pytest tests -m slow)
 
 # nbval in lax mode: every cell of every chapter runs and must not fail (the chapters' assertions
 # check their results); only the outputs of cells marked `# NBVAL_CHECK_OUTPUT` are compared, after
@@ -204,7 +212,8 @@ test-oldest-torch: $(ASSETS) browser
 	$(OLDEST_VENV)/bin/python -m pip install --quiet -c $(OLDEST_VENV)/constraints-but-torch.txt -e ".[book,test]"
 	$(OLDEST_VENV)/bin/python -m ipykernel install --prefix $(OLDEST_VENV) --name python3 > /dev/null
 	$(OLDEST_VENV)/bin/python -c "import torch, torchvision; print('torch', torch.__version__, 'torchvision', torchvision.__version__)"
-	$(call fresh_data,$(OLDEST_VENV)/bin/python -m pytest tests)
+	$(call fresh_data,$(OLDEST_VENV)/bin/python -m pytest tests -m "not slow")
+	$(call fresh_data,$(OLDEST_VENV)/bin/python -m pytest tests -m slow)
 
 clean:
 	rm -rf _build book/_static/slides

@@ -24,10 +24,11 @@ It prints peak GPU memory, training tasks per second and evaluation time, writes
 and memory are the same as with OpenAI's); online, OpenAI's (``--weights auto``).
 
     python benchmarks/gpu_check.py --out gpu_check.json           # on a GPU machine
-    python benchmarks/gpu_check.py --smoke                          # minutes on a CPU: the same path, tiny
+    python benchmarks/gpu_check.py --smoke                          # about two minutes on a CPU: the same path, tiny
 
-``--smoke`` swaps ViT-B/16 for the package's tiny ViT and shrinks everything, so the script itself is
-tested where there is no GPU (``tests/test_gpu_check.py``).
+``--smoke`` swaps ViT-B/16 for the package's tiny ViT and shrinks everything else (``SMOKE``: short
+videos, 4 frames a clip, a few steps and episodes), so the script itself is tested where there is no
+GPU (``tests/test_gpu_check.py``): every step runs through the same command lines.
 """
 
 from __future__ import annotations
@@ -47,6 +48,11 @@ import traceback
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+#: what ``--smoke`` shrinks (upper bounds on the command-line values): CPU-sized, every step still runs.
+#: 7 videos per class: a 5-shot training task needs 5 support + 2 queries of a class.
+SMOKE = {"steps": 4, "no_ckpt_steps": 2, "episodes": 20, "val_episodes": 10, "videos_per_class": 7,
+         "frames_per_video": 12, "num_frames": 4, "size": 64}
 
 
 def online(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
@@ -96,8 +102,9 @@ def make_data(root: Path, size: int, videos: int, smoke: bool) -> dict:
     from lga.data.atomic_actions import AtomicActionsConfig, generate
 
     classes = (10, 5, 5) if smoke else (64, 12, 24)
+    short = {"frames_per_video": SMOKE["frames_per_video"], "clip_frames": SMOKE["num_frames"]} if smoke else {}
     cfg = AtomicActionsConfig(num_classes=classes, videos_per_class=videos, size=size,
-                              workers=max(1, min(16, os.cpu_count() or 1)))
+                              workers=max(1, min(16, os.cpu_count() or 1)), **short)
     summary = generate(root, cfg, progress=False)
     return {"classes": summary["classes"], "videos": summary["videos"], "size": size}
 
@@ -113,7 +120,8 @@ def overrides(root: Path, steps: int, val_episodes: int, weights: str, smoke: bo
         sets.append("model.encoder_args.pretrained=null")
     if smoke:   # the package's tiny ViT: same code path (ViT tower, checkpointing, text bank), CPU-sized
         sets += ["model.encoder_args.model=lga-tiny-vit-64", "model.encoder_args.pretrained=null",
-                 "model.head_args.num_heads=4", "train.tasks_per_step=2", "data.train_queries=2"]
+                 "model.head_args.num_heads=4", "train.tasks_per_step=2", "data.train_queries=2",
+                 f"data.num_frames={SMOKE['num_frames']}"]
     out = []
     for s in list(sets) + list(extra):
         out += ["--set", s]
@@ -268,8 +276,8 @@ def main(argv=None) -> int:
         return 2
     weights = a.weights if a.weights != "auto" else ("openai" if online() else "random")
     if a.smoke:
-        weights, a.steps, a.no_ckpt_steps = "random", min(a.steps, 4), min(a.no_ckpt_steps, 2)
-        a.episodes, a.videos_per_class = min(a.episodes, 200), min(a.videos_per_class, 8)
+        weights, a.steps, a.no_ckpt_steps = "random", min(a.steps, SMOKE["steps"]), min(a.no_ckpt_steps, SMOKE["no_ckpt_steps"])
+        a.episodes, a.videos_per_class = min(a.episodes, SMOKE["episodes"]), min(a.videos_per_class, SMOKE["videos_per_class"])
     work = a.work or Path(tempfile.mkdtemp(prefix="lga-gpu-check-"))
     work.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, LGA_DATA_DIR=str(work / "cache"), PYTHONUNBUFFERED="1",
@@ -279,11 +287,11 @@ def main(argv=None) -> int:
     print(json.dumps(results, indent=1))
 
     data = work / "atomic_actions_224"
-    size = 64 if a.smoke else 224
+    size = SMOKE["size"] if a.smoke else 224
     if data.exists():
         shutil.rmtree(data)
     checks.run("data", make_data, data, size, a.videos_per_class, a.smoke)
-    val_eps = 50 if a.smoke else 300
+    val_eps = SMOKE["val_episodes"] if a.smoke else 300
     for shot in a.shots:
         config = f"hmdb51_5way_{shot}shot"
         run = work / f"run_{shot}shot"

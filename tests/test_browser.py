@@ -39,6 +39,9 @@ from book_build import rendered_book
 
 websocket = pytest.importorskip("websocket", reason="websocket-client is in the `test` extra")
 
+# builds the book (unless `make html` just did) and opens every page in Chromium: `make slow`
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOTS = ROOT / "_build" / "screenshots"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

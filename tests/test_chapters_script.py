@@ -34,6 +34,7 @@ def test_format_duration(seconds, text):
     assert chapters.format_duration(seconds) == text
 
 
+@pytest.mark.slow          # runs a notebook in a fresh kernel through the script
 def test_a_notebook_runs_with_the_threads_and_empty_cache_it_records(tmp_path, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "2")            # the caller's value must not leak in
     nb = new_notebook(cells=[

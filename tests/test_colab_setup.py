@@ -113,10 +113,12 @@ def colab_like_environment(tmp: Path, versions: dict[str, str] | None = None) ->
         "PIP_NO_BUILD_ISOLATION": "0",
         "PIP_DISABLE_PIP_VERSION_CHECK": "1",
         "LGA_PROFILE": "",
+        "PYTHONPATH": "",       # a Colab kernel cannot import the checkout the tests run from
     }
     return python, env
 
 
+@pytest.mark.slow          # pip installs lga into a fresh environment, then a kernel imports every module
 @pytest.mark.parametrize("source", list(setup_cells()), ids=lambda s: "+".join(setup_cells()[s]))
 def test_setup_cell_installs_lga_in_a_fresh_colab_like_kernel(source, tmp_path):
     python, env = colab_like_environment(tmp_path)

@@ -203,6 +203,7 @@ def _ddp_worker(rank, world, port, root, out, result_dir):
               os.path.join(result_dir, f"rank{rank}.safetensors"))
 
 
+@pytest.mark.slow          # two spawned processes (each starts torch) and a third training
 def test_ddp_two_processes_on_cpu_keep_replicas_identical(tiny, tmp_path):
     import torch.multiprocessing as mp
     from safetensors.torch import load_file

@@ -2,10 +2,11 @@
 
 The script's ``--smoke`` mode runs every step of the GPU check (training with validation stopped and
 resumed, ``lga eval``, 1- and 5-shot, checkpointing on and off, ``torchrun``, the transformers
-anatomy backend) on a CPU with the tiny ViT; the checks here read what it reports and the runs it
-leaves. Gradient checkpointing, which makes the paper recipe fit a T4 on the GPU, is checked where it
-can be on a CPU: the paper configs switch it on, the switch reaches open_clip's vision transformer,
-the activations kept for the backward pass shrink, and the gradients stay the same.
+anatomy backend) on a CPU with the tiny ViT and short clips (the script's ``SMOKE``); the checks here
+read what it reports and the runs it leaves (``make slow``: it starts a dozen processes). Gradient
+checkpointing, which makes the paper recipe fit a T4 on the GPU, is checked where it can be on a
+CPU: the paper configs switch it on, the switch reaches open_clip's vision transformer, the
+activations kept for the backward pass shrink, and the gradients stay the same.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ def step_names(shots=SHOTS) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- the script, end to end
+@pytest.mark.slow          # a dozen processes of `python -m lga` and torchrun: about two minutes of CPU
 def test_smoke_run_passes_every_step_and_reports_the_figures(tmp_path):
     out, work = tmp_path / "gpu_check.json", tmp_path / "work"
     proc = subprocess.run([sys.executable, str(SCRIPT), "--smoke", "--out", str(out), "--work", str(work)],
@@ -53,9 +55,10 @@ def test_smoke_run_passes_every_step_and_reports_the_figures(tmp_path):
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-6000:]
     assert "gpu-check passed" in proc.stdout
-    report = json.loads(out.read_text())
+    report, smoke = json.loads(out.read_text()), gpu_check().SMOKE
     assert report["smoke"] is True and report["weights"] == "random"
     assert {"date", "torch", "gpu"} <= set(report["environment"])
+    assert report["steps"] == smoke["steps"]
     checks = report["checks"]
     assert set(step_names()) <= set(checks), sorted(checks)
     assert all(c["ok"] for c in checks.values()), {n: c.get("error") for n, c in checks.items() if not c["ok"]}
@@ -70,7 +73,7 @@ def test_smoke_run_passes_every_step_and_reports_the_figures(tmp_path):
         assert summary["steps"] == report["steps"] and summary["steps_this_process"] == report["steps"] // 2
         assert summary["val_history"], "no validation ran"
         ev = checks[f"{shot}-shot eval"]
-        assert ev["episodes"] == 200 and 0 <= ev["accuracy"] <= 1 and ev["wall_s"] > 0
+        assert ev["episodes"] == smoke["episodes"] and 0 <= ev["accuracy"] <= 1 and ev["wall_s"] > 0
         # the runs are the paper config of that shot, with checkpointing on and off as named
         for run, ckpt in ((f"run_{shot}shot", True), (f"run_{shot}shot_no_ckpt", False)):
             cfg = load_yaml(work / run / "config.yaml")

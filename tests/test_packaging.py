@@ -93,6 +93,25 @@ def test_make_installs_with_the_constraints():
         "make must install with the pins: pip install -c constraints.txt -e \".[book,test]\""
 
 
+def test_make_test_runs_every_unit_test_once():
+    """``make test`` runs the fast unit tests (``make unit``: not marked slow) and the slow ones
+    (``make slow``), so no test is left out and none runs twice; pytest refuses a marker it does not
+    know, so a mistyped ``@pytest.mark.slow`` cannot silently move a test into the fast set's place."""
+    makefile = (ROOT / "Makefile").read_text()
+    test = re.search(r"^test:(.*)$", makefile, flags=re.M)
+    assert test and {"unit", "slow"} <= set(test.group(1).split()), "make test must depend on unit and slow"
+    recipes = {}
+    for target in ("unit", "slow"):
+        found = re.search(rf"^{target}:.*\n((?:\t.*\n)+)", makefile, flags=re.M)
+        assert found, f"the Makefile has no recipe for {target}"
+        recipes[target] = found.group(1)
+    assert re.search(r"-m pytest tests -m \"not slow\"", recipes["unit"]), recipes["unit"]
+    assert re.search(r"-m pytest tests -m slow\b", recipes["slow"]), recipes["slow"]
+    options = pyproject()["tool"]["pytest"]["ini_options"]
+    assert "--strict-markers" in options["addopts"].split()
+    assert any(m.startswith("slow:") for m in options["markers"]), options.get("markers")
+
+
 def test_the_oldest_torch_tested_is_the_floor_pyproject_declares():
     """``make test-oldest-torch`` installs exactly the lower bounds of torch and torchvision, so the
     floor a reader's Colab is held to is the one the unit tests ran on."""
@@ -250,6 +269,7 @@ def built_html():
     return rendered_book()
 
 
+@pytest.mark.slow          # reads the rendered book (built first unless `make html` just did)
 def test_colab_launch_links_point_at_committed_notebooks(built_html):
     cfg = load_yaml(ROOT / "_config.yml")
     repo = cfg["repository"]["url"].removeprefix("https://github.com/")
@@ -266,6 +286,7 @@ def test_colab_launch_links_point_at_committed_notebooks(built_html):
         assert (ROOT / target).is_file(), f"{page}: Colab link to missing notebook {target}"
 
 
+@pytest.mark.slow          # reads the rendered book (built first unless `make html` just did)
 def test_the_html_loads_nothing_from_the_network(built_html):
     """Scripts, styles, fonts and images of every page come from the book itself (it works offline)."""
     tags = re.compile(r"<(script|img|link)\b([^>]*)>")
@@ -281,6 +302,7 @@ def test_the_html_loads_nothing_from_the_network(built_html):
     assert not problems, "\n".join(problems[:20])
 
 
+@pytest.mark.slow          # reads the rendered book (built first unless `make html` just did)
 def test_the_set_up_cell_is_folded_in_the_html_with_one_visible_line(built_html):
     """On every chapter's page the set-up cell's code is folded (``hide-input``) and its output, shown,
     is one line saying what was installed and which profile runs: nothing overflows sideways."""

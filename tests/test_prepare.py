@@ -512,6 +512,7 @@ def _prepare_hmdb(raw, out, shared_splits, **kw):
     return P.prepare("hmdb51", raw, out, cache_dir=shared_splits, progress=False, allow_missing=True, **kw)
 
 
+@pytest.mark.slow          # prepares twice, once by the command line in a fresh process under CPU load
 def test_preparing_twice_gives_the_same_videos(shared_splits, tmp_path):
     """Same raw input: once here (all CPUs), once by the command line in a fresh process with other
     leftover memory (``MALLOC_PERTURB_``), 2 workers on one CPU and the CPU loaded: the same bytes and

@@ -73,6 +73,7 @@ def in_fresh_process(*argv: str, perturb: str, one_cpu: bool = False, timeout: f
     return r.stdout
 
 
+@pytest.mark.slow          # two fresh processes encoding videos
 def test_write_video_does_not_depend_on_leftover_memory_or_the_cpu_count(tmp_path):
     digests = []
     for byte, one_cpu in (("1", True), ("165", False)):
@@ -124,6 +125,7 @@ generate(sys.argv[1], AtomicActionsConfig(**{TINY!r}, workers=2), progress=False
 """
 
 
+@pytest.mark.slow          # generates a dataset twice, once in a fresh process under CPU load
 def test_atomic_actions_regenerated_gives_the_same_videos(tmp_path):
     """Once here (1 worker), once in a fresh process (2 workers, other leftover memory, another
     process spinning): the same bytes and decoded frames. (The CPU count cannot matter at 48 pixels;
