@@ -31,7 +31,7 @@ REVEAL_JS     := book/_static/reveal.js/dist/reveal.js
 # chapters' slideshow metadata, so remade when a chapter changes
 SLIDES        := book/_static/slides/.built
 ASSETS        := $(WIDGETS_JS) $(MATHJAX_JS) $(REVEAL_JS) $(SLIDES)
-# the browser that tests/test_browser.py drives (Debian package names)
+# the browser that tests/book/test_browser.py drives (Debian package names)
 CHROMIUM      ?= chromium
 
 .PHONY: book test unit slow nbval html env assets widgets browser stamp execute gpu-check test-oldest-torch clean course release
@@ -111,7 +111,7 @@ course: $(STAMP)
 	@touch $(SLIDES)
 
 # tag a release: the badges, the launch buttons and the set-up cells point at tag v<version> (until
-# then at the branch main, which exists; tests/test_course.py checks the ref exists)
+# then at the branch main, which exists; tests/book/test_course.py checks the ref exists)
 RELEASE_TAG = v$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 release: $(STAMP)
 	@test -z "$$(git status --porcelain)" || { echo "ERROR: commit your changes before make release" >&2; exit 1; }
@@ -162,7 +162,7 @@ slow: $(STAMP) $(ASSETS) browser
 # check their results); only the outputs of cells marked `# NBVAL_CHECK_OUTPUT` are compared, after
 # book/nbval_sanitize.cfg. The chapters are executed with 1 thread (benchmarks/chapters.py records it
 # in each notebook) and checked with OMP_NUM_THREADS threads, 2 unless the caller sets it
-# (tests/test_book_metadata.py checks this default differs from every chapter's recorded count).
+# (tests/book/test_book_metadata.py checks this default differs from every chapter's recorded count).
 # A failing claim always fails its cell here (LGA_BOOK_CLAIMS=report is for authors, lga.book).
 nbval: export OMP_NUM_THREADS ?= 2
 nbval: export LGA_BOOK_CLAIMS = raise
@@ -174,13 +174,13 @@ html: $(STAMP) $(ASSETS)
 	$(VENV)/bin/jupyter-book build --all -W -n --keep-going --path-output . .
 	$(check_assets)
 
-# headless Chromium for tests/test_browser.py, installed from Debian when missing
+# headless Chromium for tests/book/test_browser.py, installed from Debian when missing
 browser:
 	@command -v $(CHROMIUM) > /dev/null || { \
 	  echo "installing $(CHROMIUM) (apt-get) for the browser test"; \
 	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(CHROMIUM) > /dev/null; }
-	@command -v $(CHROMIUM) > /dev/null || { echo "ERROR: $(CHROMIUM) is not installed; tests/test_browser.py needs it" >&2; exit 1; }
+	@command -v $(CHROMIUM) > /dev/null || { echo "ERROR: $(CHROMIUM) is not installed; tests/book/test_browser.py needs it" >&2; exit 1; }
 
 # every chapter's set-up cell = book/_setup_cell.py, and its Colab badge -> this release (see README)
 stamp: $(STAMP)

@@ -2,8 +2,8 @@
 
 ``python benchmarks/config_hashes.py`` resolves each name of :func:`lga.config.list_configs` with
 :func:`lga.config.load_config`, writes the full mapping as canonical JSON (sorted keys, no spaces)
-and stores its sha256 in ``tests/data/resolved_config_hashes.json`` together with the mapping itself,
-so that tests/test_config.py can prove a refactoring of ``configs/`` changed no recipe, and name the
+and stores its sha256 in ``tests/fixtures/resolved_config_hashes.json`` together with the mapping itself,
+so that tests/config/test_config.py can prove a refactoring of ``configs/`` changed no recipe, and name the
 keys that differ when one did. Re-run it only when a recipe is changed on purpose.
 """
 

@@ -1,6 +1,6 @@
 """Helpers for the book's chapters: numbers for the prose, and claims that are checked.
 
-A chapter never types a measured number into its prose (``tests/test_book_prose.py`` fails on it):
+A chapter never types a measured number into its prose (``tests/book/test_book_prose.py`` fails on it):
 a code cell computes the number and *glues* it, and the markdown refers to it by name::
 
     glue_number("acc_1shot", 100 * result.mean, ".1f")      # in a code cell

@@ -65,3 +65,21 @@ def shared_splits() -> Path:
         pytest.fail(f"the shared split lists are missing: expected {path}/SOURCES.md "
                     "(set LGA_SHARED_DIR to the folder that holds splits/)")
     return path
+
+
+@pytest.fixture
+def fake():
+    """A fake-tensor mode in which real CPU tensors may enter (they become fake CPU tensors): a stand-in
+    for a CUDA device on a machine without one (``tests/engine/test_device_rule.py``,
+    ``tests/models/test_heads_contract.py``). Skips on a torch whose fake tensors need a driver."""
+    import torch
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    cuda = torch.device("cuda", 0)
+    with FakeTensorMode(allow_non_fake_inputs=True) as mode:
+        try:    # older torch (2.6) asks the CUDA driver even for fake tensors (random init of a layer)
+            torch.zeros(2, device=cuda).gather(0, torch.zeros(1, dtype=torch.long, device=cuda))
+            torch.nn.Linear(2, 2, device=cuda)
+        except RuntimeError as e:
+            pytest.skip(f"this torch's fake tensors cannot stand in for CUDA without a driver ({str(e).splitlines()[0]})")
+        yield mode

@@ -178,7 +178,7 @@ def test_setup_cell_installs_the_release_of_the_configured_repository():
     assert '"-c", pins' in SETUP_CELL and '("torch", "torchvision")' in SETUP_CELL
     # the one visible line a reader changes to pick a profile
     assert re.search(r'^profile = select_profile\("auto"\)', SETUP_CELL, flags=re.M)
-    # the hooks tests/test_colab_setup.py uses to run the cell as Colab does
+    # the hooks tests/book/test_colab_setup.py uses to run the cell as Colab does
     assert 'os.environ.get("LGA_FORCE_COLAB") == "1"' in SETUP_CELL and '"LGA_INSTALL_SOURCE"' in SETUP_CELL
 
 

@@ -57,7 +57,7 @@ ISSUE_KINDS = ("missing_class", "malformed", "empty_object", "refusal", "templat
 PLACEHOLDER_OBJECTS = {"", "none", "n/a", "na", "nothing", "null", "nil", "-", "--", "\u2014",
                        "no object", "not applicable", "unknown", "?", "...", "none."}
 # The forms refusals and non-answers take (read after normalize_text: casefolded, plain quotes),
-# measured on tests/data/refusals.txt (each must match) and tests/data/not_refusals.txt plus
+# measured on tests/fixtures/refusals.txt (each must match) and tests/fixtures/not_refusals.txt plus
 # every shipped anatomy file (none may): a refusal speaks in the first person or of the request,
 # policies and itself as an AI, while anatomy describes a third person ("the person refuses the
 # cup", "says sorry", "cannot help laughing" are anatomy).

@@ -137,7 +137,7 @@ def _entry(dataset, split, fmt, list_format, src, path, sha256, cache_path) -> S
 
 
 def _build_registry() -> dict[tuple[str, str, str], SplitFile]:
-    sha = {  # sha256 of the published bytes (checked by tests/test_splits.py against a local copy)
+    sha = {  # sha256 of the published bytes (checked by tests/data/test_splits.py against a local copy)
         ("hmdb51", "standard", "train"): "2524450b6d7b18775411361fbc366c30345d83516a2d6eec12b6af04c884ec88",
         ("hmdb51", "standard", "val"): "85458cf86f85354b411080f6aea3157c5831b1a3bf40fed24e4a2c7a17f8027c",
         ("hmdb51", "standard", "test"): "e2ce039f857287cb943a00d27ac6d2559a434e7bde5722d350c269253160d388",

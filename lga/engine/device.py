@@ -11,7 +11,7 @@ engine's training step :func:`lga.engine.train.episode_loss`, on clips or on cac
 This rule is tested on a CPU-only machine by running the scoring and training functions under
 PyTorch's fake-tensor mode with a model on a (fake) CUDA device: any tensor left on the CPU raises
 the same "Expected all tensors to be on the same device" error that a real GPU would
-(``tests/test_device_rule.py``).
+(``tests/engine/test_device_rule.py``).
 
 The module also says which device a run uses (:func:`resolve_device`), which processes take part
 in it (:class:`Dist`, :func:`init_distributed`: one process, or the group torchrun describes), and

@@ -11,7 +11,7 @@ from lga.__main__ import main
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.fixture(scope="module")
@@ -75,4 +75,4 @@ def test_bad_config_values_exit_2_with_the_key(tmp_path):
     assert r.returncode == 2 and "train.lr: expected a number, got 'fast'" in r.stderr
     r = lga("eval", "--checkpoint", tmp_path / "none.safetensors", "--set", "train.optimizer=rmsprop")
     assert r.returncode == 2 and f"no checkpoint {tmp_path / 'none.safetensors'}" in r.stderr
-    # bad --set values for eval are checked against the checkpoint's own config: tests/test_security_checkpoint.py
+    # bad --set values for eval are checked against the checkpoint's own config: tests/engine/test_security_checkpoint.py

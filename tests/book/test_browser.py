@@ -42,7 +42,7 @@ websocket = pytest.importorskip("websocket", reason="websocket-client is in the 
 # builds the book (unless `make html` just did) and opens every page in Chromium: `make slow`
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "_build" / "screenshots"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",

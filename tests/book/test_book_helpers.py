@@ -1,7 +1,7 @@
 """lga.book: glued numbers for the prose, claims and bands checked in the chapters' code cells.
 
 (The glue output itself, as myst-nb renders it, is checked in a real kernel by
-tests/test_chapters_script.py.)
+tests/book/test_chapters_script.py.)
 """
 
 import math

@@ -8,7 +8,7 @@ from lga.config import (Config, ConfigError, apply_override, config_from_dict, d
                         load_config, select_profile)
 from lga.yaml_io import load_yaml
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 SHIPPED_FILES = sorted(CONFIG_DIR.rglob("*.yaml"))
 #: run configs and their bases (configs/tiny_clip/ holds the tiny CLIP's recipe, not a run config)
 CONFIG_FILES = [p for p in SHIPPED_FILES if p.relative_to(CONFIG_DIR).parts[0] != "tiny_clip"]
@@ -16,7 +16,7 @@ CONFIG_FILES = [p for p in SHIPPED_FILES if p.relative_to(CONFIG_DIR).parts[0] !
 CONFIG_NAMES = list_configs()
 #: the conv4 ProtoNet recipe of chapter 1 (the cpu profile's recipe is LGA on the tiny CLIP)
 CONV4 = "atomic_actions_5way_1shot_protonet_cpu"
-HASHES = Path(__file__).resolve().parent / "data" / "resolved_config_hashes.json"
+HASHES = Path(__file__).resolve().parents[1] / "fixtures" / "resolved_config_hashes.json"
 
 
 def test_configs_folder_covers_every_benchmark_shot_and_ablation_row():
@@ -49,7 +49,7 @@ def _project(data: dict, like: dict) -> dict:
 
 
 def test_no_recipe_changed_every_config_name_resolves_to_its_recorded_hash():
-    """tests/data/resolved_config_hashes.json was written by benchmarks/config_hashes.py from the 54
+    """tests/fixtures/resolved_config_hashes.json was written by benchmarks/config_hashes.py from the 54
     full YAML files before configs/ became base recipes plus differences: each name must still
     resolve to exactly the same config (sha256 of its canonical JSON)."""
     import json

@@ -22,7 +22,7 @@ from nbval.plugin import find_comment_markers, find_metadata_tags
 
 from lga.yaml_io import load_yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CHAPTERS = sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb"))
 IDS = [p.stem for p in CHAPTERS]
 

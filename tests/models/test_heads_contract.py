@@ -13,7 +13,7 @@ the results table that uses it (:func:`lga.engine.protocol.baseline_rows`, ``abl
 - its backward reaches every trainable parameter with a finite gradient, except the parameters its
   :data:`CONTRACTS` entry names as unused in that form (which must then get none), and reaches the
   support and query features (a fine-tuned backbone learns through the head);
-- the device rule (:mod:`lga.engine.device`, ``tests/test_device_rule.py``): on a (fake) CUDA device it
+- the device rule (:mod:`lga.engine.device`, ``tests/engine/test_device_rule.py``): on a (fake) CUDA device it
   scores CPU features, texts and bounds through :func:`lga.engine.evaluate.score_episodes`, on CUDA.
 
 A newly registered head is picked up from the registry; it fails :func:`test_every_registered_head_has_a_contract`
@@ -37,9 +37,9 @@ from lga.engine.evaluate import score_episodes
 from lga.engine.protocol import ablation_rows, baseline_rows, oracle_rows
 from lga.models.text_bank import TextBank
 
-from test_device_rule import CUDA, fake  # noqa: F401  (the fake-CUDA fixture and device)
 
 E, N, Q, T, D, L = 2, 3, 2, 8, 16, 3
+CUDA = torch.device("cuda", 0)
 
 
 @dataclass(frozen=True)
@@ -161,7 +161,7 @@ def test_head_contract(name, form, args, k):
 
 
 @pytest.mark.parametrize("name,form,args", DEVICE_FORMS, ids=[f"{n}:{f}" for n, f, _ in DEVICE_FORMS])
-def test_head_follows_the_device_rule(fake, name, form, args):  # noqa: F811 (the fixture)
+def test_head_follows_the_device_rule(fake, name, form, args):
     """Built on (fake) CUDA, the head scores an episode batch whose features, texts and phase bounds
     live on the CPU, as the engine's caches hold them: :func:`score_episodes` moves them, the logits
     are on CUDA."""

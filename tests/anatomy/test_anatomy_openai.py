@@ -488,7 +488,7 @@ def test_key_never_reaches_logs_of_a_first_request(tmp_path):
     script = tmp_path / "first_request.py"
     script.write_text(FRESH_PROCESS.format(tests=str(Path(__file__).parent)))
     run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
-                         cwd=Path(__file__).parent.parent)
+                         cwd=Path(__file__).parents[2])
     assert run.returncode == 0, run.stderr[-2000:]
     assert "RESULT" in run.stdout and "HTTP 500" in run.stdout
     assert "httpcore2.http11: receive_response_headers" in run.stdout  # the new logger did log

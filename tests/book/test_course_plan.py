@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from lga.yaml_io import load_yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PLAN = ROOT / "book" / "course_plan.md"
 NOTES = ROOT / "book" / "instructor_notes.md"
 

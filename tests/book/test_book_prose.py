@@ -13,7 +13,7 @@ What remains must match :data:`ALLOWED`, a short list in which every entry says 
 numbers are not on it: prose glues them from :mod:`lga.reported` like any other value.
 
 The failure message lists every offending line with its notebook, cell index (as in
-``nb.cells[i]``) and line, e.g. ``pytest tests/test_book_prose.py -k 01_few_shot``.
+``nb.cells[i]``) and line, e.g. ``pytest tests/book/test_book_prose.py -k 01_few_shot``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CHAPTERS = sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb"))
 
 #: (pattern, reason): the only digits prose may type. Keep it short; prefer glue to a new entry.
@@ -147,7 +147,7 @@ def test_prose_types_no_numbers(path):
               for index, found in cells.items() for line, text, numbers in found]
     assert not cells, (f"{len(cells)} markdown cell(s) of {path.name} type numbers: glue them from the "
                        "notebook's outputs ({glue:text}`name`, lga.book.glue_number) or rephrase; allowed "
-                       "exceptions are listed in tests/test_book_prose.py ALLOWED\n" + "\n".join(report))
+                       "exceptions are listed in tests/book/test_book_prose.py ALLOWED\n" + "\n".join(report))
 
 
 # The scanner itself, on examples of each rule

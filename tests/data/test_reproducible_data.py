@@ -11,7 +11,7 @@ The causes of the old differences (issue 15, item 3), and how these tests provok
   depends on it (for frames of 128 pixels and more): a run restricted to one CPU
   (``sched_setaffinity``, Linux) against one on all of them.
 
-A comparison inside one process (as ``tests/test_atomic_actions.py`` did) sees the same leftover
+A comparison inside one process (as ``tests/data/test_atomic_actions.py`` did) sees the same leftover
 memory and the same CPUs twice, which is why it never caught either.
 """
 
@@ -31,7 +31,7 @@ from lga.data import layout
 from lga.data.atomic_actions import AtomicActionsConfig, generate
 from lga.data.video import count_frames, read_video
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 #: encodes a few videos with write_video and prints the sha256 of each file: 64-pixel ones (where
 #: leftover memory showed) and 128-pixel ones (where the thread count showed)

@@ -18,7 +18,7 @@ from lga.data.video import VideoError, read_video
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CONFIG = str(REPO / "configs" / "atomic_actions_5way_1shot_protonet_cpu.yaml")
 
 

@@ -284,7 +284,7 @@ def test_unreadable_anatomy_file_is_named(tmp_path, name, content):
 # ----------------------------------------------------------------------------------------------
 # refusals in plain English, measured on lists (issue 23, item 8)
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "fixtures"
 
 
 def data_lines(name: str) -> list[str]:

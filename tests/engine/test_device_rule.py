@@ -16,7 +16,7 @@ import pytest
 import torch
 
 # private but stable: torch.compile uses them
-from torch._subclasses.fake_tensor import FakeTensorMode, unset_fake_temporarily
+from torch._subclasses.fake_tensor import unset_fake_temporarily
 
 from lga.data.episodes import EpisodeSampler
 from lga.engine import evaluate
@@ -35,18 +35,6 @@ CUDA = torch.device("cuda", 0)
 
 def _mismatch(exc: BaseException) -> bool:
     return "same device" in str(exc)
-
-
-@pytest.fixture
-def fake():
-    """A fake-tensor mode in which real CPU tensors may enter (they become fake CPU tensors)."""
-    with FakeTensorMode(allow_non_fake_inputs=True) as mode:
-        try:    # older torch (2.6) asks the CUDA driver even for fake tensors (random init of a layer)
-            torch.zeros(2, device=CUDA).gather(0, torch.zeros(1, dtype=torch.long, device=CUDA))
-            torch.nn.Linear(2, 2, device=CUDA)
-        except RuntimeError as e:
-            pytest.skip(f"this torch's fake tensors cannot stand in for CUDA without a driver ({str(e).splitlines()[0]})")
-        yield mode
 
 
 def _bank(num_classes=6):

@@ -13,7 +13,7 @@ import pytest
 from lga.anatomy.llm_choices import (ANATOMY_MODELS, BYTES_PER_PARAMETER, anatomy_model, answer_tokens,
                                      pick_anatomy_model, prompt_tokens)
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 T4_GIB = 15.0          # a free Colab T4
 
 

@@ -516,7 +516,7 @@ def _prepare_hmdb(raw, out, shared_splits, **kw):
 def test_preparing_twice_gives_the_same_videos(shared_splits, tmp_path):
     """Same raw input: once here (all CPUs), once by the command line in a fresh process with other
     leftover memory (``MALLOC_PERTURB_``), 2 workers on one CPU and the CPU loaded: the same bytes and
-    decoded frames (see tests/test_reproducible_data.py for what each condition provokes)."""
+    decoded frames (see tests/data/test_reproducible_data.py for what each condition provokes)."""
     from test_reproducible_data import assert_same_videos, cpu_load, in_fresh_process
 
     raw, picks = _hmdb_raw(shared_splits, tmp_path)

@@ -141,7 +141,7 @@ def test_evaluation_of_a_split_too_small_for_n_way_fails_before_encoding(tiny_at
 def test_the_engines_worker_processes_end_with_their_parent(tiny_atomic_actions, tmp_path, monkeypatch):
     """issue 15 (item 6): every DataLoader the engine starts (training's, and the one that encodes a split)
     runs :func:`lga.engine.device.worker_init` in its workers, the guard that
-    ``tests/test_engine.py::test_data_loader_workers_end_with_a_killed_parent`` shows ends a worker whose
+    ``tests/engine/test_engine.py::test_data_loader_workers_end_with_a_killed_parent`` shows ends a worker whose
     parent was killed. A spy around the guard records which process ran it, for which parent."""
     from lga.engine import device
     from lga.engine.features import encode_split

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import torch
 
-BOOK = Path(__file__).resolve().parent.parent / "book"
+BOOK = Path(__file__).resolve().parents[2] / "book"
 CHAPTERS = sorted(BOOK.glob("[0-9][0-9]_*.ipynb"))
 HOSTILE = "<img src=x onerror=alert(1)>"
 _HTML_TAGS = ("a|abbr|b|big|blockquote|br|caption|center|code|del|details|div|em|font|h[1-6]|hr|i|iframe|img"

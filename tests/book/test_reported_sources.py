@@ -17,7 +17,7 @@ import pytest
 
 from lga import reported
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CHAPTERS = sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb"))
 
 #: a markdown table cell that holds only a dash: a number the table does not have
