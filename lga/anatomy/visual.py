@@ -3,7 +3,7 @@
 A video is T frame features ``f_1..f_T`` (T = 8 in the paper). We cut it into L contiguous phases
 (L = 3: onset, progression, completion) and describe a cut by its *bounds*, a LongTensor
 ``[B, L+1]`` with ``bounds[:, 0] = 0``, ``bounds[:, -1] = T``, strictly increasing: phase i holds
-frames ``bounds[:, i] <= t < bounds[:, i+1]``.
+frames ``bounds[:, i] <= r < bounds[:, i+1]`` (r a frame index).
 
 Segmenters (all batched over B videos, all deterministic):
 
@@ -86,7 +86,7 @@ def cluster_segment(features: Tensor, num_phases: int = 3) -> Tensor:
 def changepoint_segment(features: Tensor, num_phases: int = 3) -> Tensor:
     """Change-point baseline: cut between the L-1 most dissimilar adjacent frame pairs.
 
-    Dissimilarity of frames t and t+1 is ``1 - cos(f_t, f_{t+1})``; a cut there puts a bound at t+1.
+    Dissimilarity of frames r and r+1 is ``1 - cos(f_r, f_{r+1})``; a cut there puts a bound at r+1.
     Ties go to the earliest pair (a stable sort). Unlike CLUSTER-Segment this looks at single frame
     pairs only, so one noisy frame can steal a cut.
 

@@ -71,7 +71,7 @@ def per_class_mean_distance(dist: torch.Tensor, support_labels: torch.Tensor, n_
 #: ``"mean_distance"``: match the query with each shot and average the K distances
 #: (:func:`per_class_mean_distance`); ``"prototype"``: average the K shots frame by frame into one
 #: prototype sequence and match the query with it once (:func:`merge_shots`; CLIP-FSAR's 5-shot configs
-#: and HyRSM do this: frame t of the prototype is the mean of frame t of the shots). Every head here
+#: and HyRSM do this: frame r of the prototype is the mean of frame r of the shots). Every head here
 #: defaults to "prototype", the rule chosen by measurement (the module docstring of :mod:`lga.models.lga`).
 SHOT_RULES = ("mean_distance", "prototype")
 
@@ -81,8 +81,8 @@ def merge_shots(support: torch.Tensor, support_labels: torch.Tensor, n_way: int)
 
     support ``[E, N*K, T, D]``, support_labels ``[E, N*K]`` -> ``(prototypes [E, N, T, D],
     labels [E, N] = 0..N-1)``: one support "video" per class, which a head then matches as a 1-shot
-    episode. Frame t of a prototype is the mean of frame t of the shots: the sampled frames of every
-    video cover its whole length in order, so frame t of each shot lies at the same relative time.
+    episode. Frame r of a prototype is the mean of frame r of the shots: the sampled frames of every
+    video cover its whole length in order, so frame r of each shot lies at the same relative time.
     """
     protos = class_means(support, support_labels, n_way)
     labels = torch.arange(n_way, device=support_labels.device).expand(support.shape[0], n_way)
@@ -191,7 +191,7 @@ class LabelOnlyHead(FewShotHead):
     ``log p = alpha * log p_vv + (1 - alpha) * log p_vt`` (renormalised) is what ``forward``
     returns. With ``dim`` (the registry passes the encoder's), support frames are first modulated
     by their label text with one :class:`lga.models.fusion.PhaseFusion` layer over the *frames*
-    (``Q_t = f_t + label``, keys and values the frames) -- CLIP-FSAR's prototype modulation, in the
+    (``Q_r = f_r + label``, keys and values the frames) -- CLIP-FSAR's prototype modulation, in the
     same block LGA uses for phases -- and each frame is replaced by the fused frame rescaled to its
     norm. Queries pass through the same layer without text. With ``shot_rule="prototype"`` the K
     shots of a class are averaged frame by frame *before* the modulation, as CLIP-FSAR's 5-shot

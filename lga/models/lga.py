@@ -25,7 +25,7 @@ What happens, per episode (symbols of the book's notation page; every step is a 
 
    * ``vv_metric="frames"`` (default): AB-MHM over *frames*. Fused phase features are phase-level
      vectors while AB-MHM compares frame sets, so the fused feature enters each phase's frames as
-     a residual: frame t of phase i becomes ``f_t + (f~_i - f_{S_i})``, i.e. the phase mean is
+     a residual: frame r of phase i becomes ``f_r + (f~_i - f_{S_i})``, i.e. the phase mean is
      swapped for the fused phase (``f~_i`` rescaled to the norm of ``f_{S_i}``, because the fusion
      ends with a LayerNorm whose scale is not CLIP's), and each frame keeps its own deviation from
      the mean. Phase i of the query is compared with phase i of a support by Bi-MHM (a frame in

@@ -71,11 +71,12 @@ def accuracy_vs(ax, xs, curves, xlabel: str, chance: float | None = None, title:
 def gain_bars(ax, rows, reported, ours, title: str | None = None):
     """Side-by-side gains (percentage points) of each row over the first: reported vs ours.
 
-    ``reported``: numbers (reported by the paper); ``ours``: :class:`lga.engine.evaluate.Comparison`
-    objects (paired differences, drawn with their 95% interval).
+    ``reported``: the paper's numbers on HMDB51 (:mod:`lga.reported`; the caller names their source);
+    ``ours``: :class:`lga.engine.evaluate.Comparison` objects (paired differences, drawn with their
+    95% interval).
     """
     y = np.arange(len(rows))
-    ax.barh(y - 0.2, reported, height=0.4, color=PALETTE[0], label="reported by the paper (HMDB51)")
+    ax.barh(y - 0.2, reported, height=0.4, color=PALETTE[0], label="reported (HMDB51)")
     ax.barh(y + 0.2, [100 * c.diff for c in ours], height=0.4, xerr=[100 * c.ci95 for c in ours],
             capsize=2, color=PALETTE[1], label="ours (AtomicActions, paired 95% CI)")
     ax.axvline(0, color="k", lw=0.8)
