@@ -6,6 +6,7 @@ Commands:
   anatomy              generate / check text anatomy with an LLM or a cache (see lga.anatomy.cli)
   train                episodic meta-training from a config (see lga.engine.cli; torchrun for DDP)
   eval                 evaluate a checkpoint: many episodes, mean and 95% CI (see lga.engine.cli)
+  tiny-clip            retrain the cpu profile's tiny CLIP by the recipe and ship it (see lga.models.tiny_clip)
   config               show a config resolved, with where each value came from; list the shipped ones
 """
 
@@ -44,8 +45,14 @@ def _config(argv):
     return config_main(argv)
 
 
+def _tiny_clip(argv):
+    from .models.tiny_clip import main
+    return main(argv)
+
+
 COMMANDS = {"make-atomic-actions": _make_atomic_actions, "prepare": _prepare, "anatomy": _anatomy,
-            "train": _train, "eval": _eval, "config": _config}
+            "train": _train, "eval": _eval, "config": _config,
+            "tiny-clip": _tiny_clip}
 
 
 def main(argv=None) -> int:

@@ -34,8 +34,16 @@ and frames) adds knobs, each a field of :class:`AtomicActionsConfig`, a flag of
   can find the phases (with the cpu profile's tiny CLIP, CLUSTER-Segment finds 73 % of the test
   phase frames with grip cues and 66 % without, uniform thirds 64 %). In v1 the subject held
   everything from its own side.
-- ``motion_blur``: faded copies of everything that moved in the last frames (off by default: with
-  a tiny CLIP trained for 200 steps it lowered the video-text branch from 68 % to 59 %).
+- ``phase_cue`` (0..1): the subject holds a tool per motion (:data:`lga.data.scene.MOTION_TOOLS`:
+  a bar with a knob, its direction and hue set by the motion) at this opacity, so that one frame
+  shows which atomic action is going on, mirror motions included (reach and withdraw differ in their
+  tool, not only in the way they move). At 0 the frames are those of a dataset without the knob;
+  the book sweeps it (chapter 7: order and mirror pairs per matcher against ``phase_cue``).
+- ``motion_blur``: faded copies of everything that moved in the last frames (off by default).
+- ``pair_share``, ``pair_kinds``: the share of each split's classes that belong to a hard pair
+  (default: half of train and val, every test class) and the kinds of successive pairs (default
+  :data:`~lga.data.atomic_design.PAIR_CYCLE`: order, mirror, order, mirror, phase, object), so the 24
+  test classes hold 4 order, 4 mirror, 2 phase and 2 object pairs.
 
 The dataset is written in the layout of :mod:`lga.data.layout` (encoded videos, split lists,
 ``classes.tsv``, ``anatomy.json`` with ground-truth steps and per-video phase boundaries), so every
@@ -56,7 +64,7 @@ from __future__ import annotations
 import argparse
 
 from . import layout
-from .atomic_design import (LABEL_LEVELS, PAIR_KINDS, VERSION, VERSIONS, WORDING_COPY, WORDINGS, ActionClass,
+from .atomic_design import (LABEL_LEVELS, PAIR_CYCLE, PAIR_KINDS, VERSION, VERSIONS, WORDING_COPY, WORDINGS, ActionClass,
                             AtomicActionsConfig, design_classes, label_classes, labels_at, load_classes, load_wording,
                             min_phase_frames)
 from .atomic_phases import phase_bounds, phase_frame_accuracy, variable_phase_bounds, video_phase_bounds
@@ -65,7 +73,7 @@ from .atomic_anatomy import NOISE_KINDS, anatomy_dict, noisy_anatomy, relabel_an
 from .atomic_generate import default_root, generate, get_atomic_actions, verify
 from .atomic_pairs import PhasePairs, phase_pairs
 
-__all__ = ["VERSION", "VERSIONS", "PAIR_KINDS", "WORDINGS", "LABEL_LEVELS", "WORDING_COPY", "ActionClass",
+__all__ = ["VERSION", "VERSIONS", "PAIR_KINDS", "PAIR_CYCLE", "WORDINGS", "LABEL_LEVELS", "WORDING_COPY", "ActionClass",
            "AtomicActionsConfig", "min_phase_frames", "design_classes", "labels_at", "label_classes",
            "load_classes", "load_wording", "phase_bounds", "variable_phase_bounds", "phase_frame_accuracy",
            "video_phase_bounds", "sample_look", "distractor_tracks", "render_video", "NOISE_KINDS",
@@ -103,6 +111,8 @@ def main(argv=None) -> int:
                    help="faded ghosts of the last N frames behind everything that moves (v2; 0: sharp)")
     p.add_argument("--grip-cues", default=d.grip_cues, action=argparse.BooleanOptionalAction,
                    help="the subject holds the object from a side that depends on the motion (v2)")
+    p.add_argument("--phase-cue", type=_float01, default=d.phase_cue,
+                   help="opacity of the tool the subject holds per motion (v2; 0: none)")
     p.add_argument("--occlusion-prob", type=_float01, default=d.occlusion_prob)
     p.add_argument("--max-distractors", type=int, default=d.max_distractors)
     p.add_argument("--max-clutter", type=int, default=d.max_clutter)
@@ -119,7 +129,7 @@ def main(argv=None) -> int:
                                   clip_frames=a.clip_frames, phase_variability=a.phase_variability,
                                   label_level=a.label_level, wording=a.wording,
                                   distractor_motion=a.distractor_motion, motion_blur=a.motion_blur,
-                                  grip_cues=a.grip_cues,
+                                  grip_cues=a.grip_cues, phase_cue=a.phase_cue,
                                   occlusion_prob=a.occlusion_prob,
                                   max_distractors=a.max_distractors, max_clutter=a.max_clutter,
                                   max_noise=a.max_noise, only_splits=a.only_splits)

@@ -24,6 +24,9 @@ from .scene import MIRROR, MOTIONS, OBJECTS, SUBJECTS
 VERSION = "2.0"                 # the default version
 VERSIONS = ("1.0", "2.0")
 PAIR_KINDS = ("order", "mirror", "phase", "object")
+#: the kinds of successive hard pairs of a split: order and mirror pairs, which only a model that
+#: reads each phase in its place can tell apart, twice as often as phase and object pairs
+PAIR_CYCLE = ("order", "mirror", "order", "mirror", "phase", "object")
 WORDINGS = atomic_text.WORDINGS
 LABEL_LEVELS = atomic_text.LABEL_LEVELS
 WORDING_COPY = "wording.json"   # the dataset's copy of the wording data
@@ -103,7 +106,7 @@ class ActionClass:
 #: knobs only one version reads; ``dataset.json`` records the other version's as null
 _V1_ONLY = ("min_phase_share",)
 _V2_ONLY = ("phase_variability", "label_level", "wording", "distractor_motion", "clip_frames", "motion_blur",
-            "grip_cues")
+            "grip_cues", "phase_cue", "pair_kinds")
 
 
 @dataclass
@@ -129,7 +132,10 @@ class AtomicActionsConfig:
     distractor_motion: float = 0.5             # v2: chance that a distractor moves like an atom
     motion_blur: int = 0                       # v2: faded ghosts of the last n frames (0: sharp, as v1)
     grip_cues: bool = True                     # v2: the subject holds the object from a side per motion
-    pair_share: float = 0.5                    # share of classes that belong to a hard pair
+    phase_cue: float = 1.0                     # v2: opacity of the tool held per motion (0: none, as before)
+    pair_share: tuple | float | None = None   # share of classes in a hard pair: train, val, test, or one float
+    #                                            (None: v2 (0.5, 0.5, 1.0), v1 0.5)
+    pair_kinds: tuple = PAIR_CYCLE             # the kinds of a split's hard pairs, in turn
     occlusion_prob: float = 0.3
     max_distractors: int = 2
     max_clutter: int = 6
@@ -146,6 +152,11 @@ class AtomicActionsConfig:
         changed = [k for k in unread if getattr(self, k) != defaults[k]]
         if changed:
             raise ValueError(f"AtomicActionsConfig: {changed} have no effect in version {self.version}")
+        if self.pair_share is None:
+            self.pair_share = 0.5 if self.version == "1.0" else (0.5, 0.5, 1.0)
+        self.pair_kinds = tuple(self.pair_kinds) if isinstance(self.pair_kinds, (list, tuple)) else (self.pair_kinds,)
+        if isinstance(self.pair_share, list):
+            self.pair_share = tuple(self.pair_share)
         checks = [("label_level", self.label_level in LABEL_LEVELS, f"one of {LABEL_LEVELS}"),
                   ("wording", self.wording in WORDINGS, f"one of {WORDINGS}"),
                   ("phase_variability", 0.0 <= self.phase_variability <= 1.0, "in [0, 1]"),
@@ -153,7 +164,12 @@ class AtomicActionsConfig:
                   ("clip_frames", self.clip_frames >= 1, ">= 1"),
                   ("motion_blur", self.motion_blur >= 0, ">= 0"),
                   ("occlusion_prob", 0.0 <= self.occlusion_prob <= 1.0, "in [0, 1]"),
-                  ("pair_share", 0.0 <= self.pair_share <= 1.0, "in [0, 1]"),
+                  ("phase_cue", 0.0 <= self.phase_cue <= 1.0, "in [0, 1]"),
+                  ("pair_share", len(self.pair_shares()) == len(layout.SPLITS)
+                   and all(0.0 <= v <= 1.0 for v in self.pair_shares()),
+                   f"in [0, 1], one value or one per split {layout.SPLITS}"),
+                  ("pair_kinds", len(self.pair_kinds) >= 1 and all(k in PAIR_KINDS for k in self.pair_kinds),
+                   f"a non-empty sequence of {PAIR_KINDS}"),
                   ("max_distractors", self.max_distractors >= 0, ">= 0"),
                   ("max_clutter", self.max_clutter >= 0, ">= 0"),
                   ("max_noise", self.max_noise >= 0, ">= 0")]
@@ -166,6 +182,16 @@ class AtomicActionsConfig:
                 raise ValueError(f"AtomicActionsConfig.only_splits must be None or distinct splits of "
                                  f"{layout.SPLITS}, got {self.only_splits!r}")
             self.only_splits = tuple(s for s in layout.SPLITS if s in splits)
+
+    def pair_shares(self) -> tuple:
+        """The share of classes in a hard pair per split (train, val, test)."""
+        share = self.pair_share
+        if isinstance(share, (int, float)):
+            return (float(share),) * len(layout.SPLITS)
+        try:
+            return tuple(float(v) for v in share)
+        except (TypeError, ValueError):
+            return ()
 
     def renders(self, split: str) -> bool:
         """Whether the dataset holds the videos of ``split`` (every split unless ``only_splits``)."""
@@ -257,23 +283,25 @@ def design_classes(cfg: AtomicActionsConfig, wording: dict | None = None) -> lis
     train_atoms: set = set()
     out: list[ActionClass] = []
     family = 0
-    for split, count in zip(layout.SPLITS, cfg.num_classes):
+    for split, count, share in zip(layout.SPLITS, cfg.num_classes, cfg.pair_shares()):
         allowed = None if split == "train" else train_atoms
-        n_pairs = int(round(count * cfg.pair_share / 2))
-        made = 0
+        n_pairs = int(round(count * share / 2))
+        made = pairs_made = 0
         while made < count:
             base = _random_base(rng, cfg.num_phases, allowed)
             if base in taken_seqs:
                 continue
             members = [(base, None)]
-            if made // 2 < n_pairs and count - made >= 2:
-                kind = PAIR_KINDS[(family + len(out)) % len(PAIR_KINDS)]
+            if pairs_made < n_pairs and count - made >= 2:
+                kind = (PAIR_KINDS[(family + len(out)) % len(PAIR_KINDS)] if cfg.version == "1.0"   # v1's rule
+                        else cfg.pair_kinds[pairs_made % len(cfg.pair_kinds)])
                 sib = _sibling(base, kind, rng)
                 if (sib is None or sib in taken_seqs or sib == base
                         or (allowed is not None and not all(a in allowed for a in
                                                             [(sib[0], m, sib[1]) for m in sib[2]]))):
                     continue
                 members = [(base, kind), (sib, kind)]
+                pairs_made += 1
             names = [f"{_pseudo_verb(rng, verbs)} {b[1]}" for b, _ in members]
             for i, (b, kind) in enumerate(members):
                 partner = names[1 - i] if len(members) == 2 else None

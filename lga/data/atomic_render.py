@@ -11,7 +11,7 @@ import numpy as np
 
 from .atomic_design import ActionClass, AtomicActionsConfig
 from .atomic_phases import _draw_bounds, _video_rng, variable_phase_bounds
-from .scene import (MOTION_GRIPS, OBJECT_MOTIONS, OBJECTS, Look, fit_origin, object_track,
+from .scene import (MOTION_GRIPS, OBJECT_MOTIONS, OBJECTS, Look, fit_origin, object_track, phase_of,
                     render_background, render_frame, simulate)
 
 
@@ -85,8 +85,11 @@ def render_video(cls: ActionClass, cfg: AtomicActionsConfig, video_index: int):
     look, origin = fit_origin(cls.subject, list(cls.motions), bounds, look, rng)
     states = simulate(cls.subject, list(cls.motions), bounds, look, origin)
     background = render_background(cfg.size, look)
+    if cfg.version != "1.0" and cfg.phase_cue > 0:
+        look = replace(look, tool_alpha=float(cfg.phase_cue))
     blur = 0 if cfg.version == "1.0" else cfg.motion_blur
     frames = np.stack([render_frame(cfg.size, cls.subject, cls.object, st, look, t, rng, background,
-                                    trail=tuple(states[max(0, t - blur):t][::-1]))
+                                    trail=tuple(states[max(0, t - blur):t][::-1]),
+                                    motion=cls.motions[phase_of(t, bounds)[0]])
                        for t, st in enumerate(states)])
     return frames, bounds

@@ -36,6 +36,16 @@ _D = math.sqrt(0.5)
 MOTION_GRIPS = {"push_left": (1.0, 0.0), "push_right": (-1.0, 0.0), "lift": (0.0, 1.0), "toss": (0.0, 1.0),
                 "lower": (0.0, -1.0), "tap": (0.0, -1.0), "spin_cw": (-_D, -_D), "spin_ccw": (_D, -_D),
                 "shake": (-_D, _D), "squeeze": (_D, _D)}
+#: v2 ``phase_cue``: the tool the subject holds during each motion, ``(angle in degrees, colour)``: a
+#: bar from the subject's centre pointing at ``angle`` (0 = right, 90 = up) with a knob at its tip, a
+#: different direction and hue for every motion (hues 30 degrees apart), as a worker picks up another
+#: tool for each step; so one frame shows which atomic action is going on, mirror motions included.
+MOTION_TOOLS = {"reach": (90, (255, 0, 0)), "withdraw": (270, (0, 255, 255)),
+                "push_left": (180, (255, 128, 0)), "push_right": (0, (0, 128, 255)),
+                "lift": (60, (255, 255, 0)), "lower": (240, (0, 0, 255)),
+                "spin_cw": (30, (128, 255, 0)), "spin_ccw": (150, (128, 0, 255)),
+                "shake": (120, (0, 255, 0)), "tap": (300, (255, 0, 255)),
+                "toss": (210, (0, 255, 128)), "squeeze": (330, (255, 0, 128))}
 
 
 @dataclass(frozen=True)
@@ -69,6 +79,8 @@ class Look:
     #: v2: one track per distractor, float ``[T, 4]`` (x, y, angle, scale) per frame, replacing the
     #: straight drift ``(x + vx t, y + vy t)`` of ``distractors``; None: drift (v1)
     distractor_tracks: tuple | None = None
+    #: v2: opacity of the tool of :data:`MOTION_TOOLS` the subject holds (``phase_cue``; 0: none)
+    tool_alpha: float = 0.0
 
 
 def _ease(u: float) -> float:
@@ -324,15 +336,29 @@ def render_background(size: int, look: Look) -> np.ndarray:
     return img
 
 
+def _paint_tool(img, x, y, size, motion: str, sx: float, sy: float, s: float, weight: float) -> None:
+    """The tool of ``motion`` (:data:`MOTION_TOOLS`) held by a subject of size ``s`` centred at
+    ``(sx, sy)``: a bar of length ``2 s`` with a knob at its tip, its coverage scaled by ``weight``."""
+    angle, color = MOTION_TOOLS[motion]
+    a = math.radians(angle)
+    tx, ty = sx + 2.0 * s * math.cos(a), sy - 2.0 * s * math.sin(a)   # y grows downwards
+    w = _window(size, min(sx, tx) - s, max(sx, tx) + s, min(sy, ty) - s, max(sy, ty) + s)
+    x, y, img = x[w], y[w], img[w]
+    sdf = np.minimum(_segment_sdf(x, y, sx, sy, tx, ty, 0.3 * s), np.hypot(x - tx, y - ty) - 0.6 * s)
+    _paint(img, weight * _alpha(sdf, size), color)
+
+
 def render_frame(size: int, subject: str, obj: str, st: State, look: Look, t: int,
                  rng: np.random.Generator, background: np.ndarray | None = None,
-                 trail: tuple = ()) -> np.ndarray:
+                 trail: tuple = (), motion: str | None = None) -> np.ndarray:
     """Draw frame ``t``: background and clutter, distractors, object, subject, occluder, noise.
 
     ``background`` is :func:`render_background`'s output (computed here when not given).
     ``trail`` (v2 motion blur): the states of the previous frames, latest first; the object, the
     subject and every distractor are also drawn where they were k frames ago, their coverage scaled
     by ``TRAIL_FADE ** k``, so that a single frame shows which way things move.
+    ``motion`` (v2 phase cue): the motion of this frame's phase; with ``look.tool_alpha > 0`` the
+    subject holds that motion's tool (:data:`MOTION_TOOLS`) at that opacity.
     Returns uint8 ``[size, size, 3]``.
     """
     x, y = _grid(size)
@@ -359,6 +385,8 @@ def render_frame(size: int, subject: str, obj: str, st: State, look: Look, t: in
             _paint_subject(img, x, y, size, subject, past.sx, past.sy, look.subj_size, look.subj_color, fade)
     _paint_object(img, x, y, size, obj, st.ox, st.oy, look.obj_size * st.scale, st.angle, look.obj_color)
     _paint_subject(img, x, y, size, subject, st.sx, st.sy, look.subj_size, look.subj_color)
+    if motion is not None and look.tool_alpha > 0:
+        _paint_tool(img, x, y, size, motion, st.sx, st.sy, look.subj_size, look.tool_alpha)
     if look.occluder is not None:
         x0, width, vx, col = look.occluder
         cx = x0 + vx * t

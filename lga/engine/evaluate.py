@@ -101,6 +101,56 @@ class Comparison:
                 f"{100 * self.diff:+.2f} ± {100 * self.ci95:.2f} points (paired, {self.num_episodes} episodes)")
 
 
+#: two-sided 95 % quantiles of Student's t by degrees of freedom 1..30 (beyond 30, the normal 1.96)
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+         2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+
+
+def t_quantile_975(df: int) -> float:
+    """The 97.5 % quantile of Student's t with ``df`` degrees of freedom (a 95 % two-sided interval)."""
+    if df < 1:
+        raise ValueError(f"degrees of freedom must be >= 1, got {df}")
+    return _T975[df - 1] if df <= len(_T975) else 1.96
+
+
+@dataclass
+class GroupResult:
+    """A mean over groups (e.g. the class pairs of one kind) with the group as the unit.
+
+    ``values`` holds one number per group (its mean accuracy over its episodes, or a paired
+    difference); ``ci95`` is the half-width of the 95 % Student-t interval of their mean (``groups - 1``
+    degrees of freedom): it grows when the groups disagree, however many episodes each had, which an
+    interval over pooled episodes hides. With one group it is nan: an anecdote, not a measurement.
+    """
+
+    values: dict
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(list(self.values.values())))
+
+    @property
+    def ci95(self) -> float:
+        v = np.asarray(list(self.values.values()), np.float64)
+        return float(t_quantile_975(len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else float("nan")
+
+    def __str__(self) -> str:
+        return f"{100 * self.mean:.1f} ± {100 * self.ci95:.1f} % ({len(self.values)} groups)"
+
+
+def group_result(results: dict) -> GroupResult:
+    """Groups as the unit: ``results`` maps a group (a class pair) to its :class:`EvalResult`."""
+    return GroupResult({k: r.mean for k, r in results.items()})
+
+
+def compare_groups(a: dict, b: dict) -> GroupResult:
+    """Paired by group: the mean over groups of ``a - b`` (each group's two results scored on the same
+    episodes, :func:`compare`) and its 95 % Student-t interval over groups."""
+    if set(a) != set(b):
+        raise ValueError(f"cannot pair groups {sorted(map(str, a))} with {sorted(map(str, b))}")
+    return GroupResult({k: compare(a[k], b[k]).diff for k in a})
+
+
 def compare(a: EvalResult, b: EvalResult) -> Comparison:
     """Paired 95% interval of ``a - b`` over the same episodes.
 

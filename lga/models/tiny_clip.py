@@ -19,10 +19,12 @@ which is exactly CLIP's loss when every text in the batch is distinct.
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import math
 import os
+import platform
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -35,11 +37,12 @@ import yaml
 from tqdm.auto import tqdm
 
 from ..config import ConfigError, find_config
-from ..data.atomic_actions import get_atomic_actions, phase_pairs
+from ..data.atomic_actions import get_atomic_actions, load_classes, phase_pairs
 from ..optim import LRSchedule, build_optimizer, optimizer_step
 from ..util.files import atomic_write_text
 from ..util.paths import data_dir
 from ..yaml_io import DuplicateKeyError, load_yaml
+from .tiny_clip_shipped import SHIPPED_DIR, SHIPPED_NAME, SHIPPED_RECORD, install_shipped_tiny_clip, ship_tiny_clip
 from .backbone import (
     DEFAULT_TINY_MODEL,
     autocast_for,
@@ -55,7 +58,7 @@ from .backbone import (
 __all__ = ["TRAIN_LOG_FILE", "TINY_CLIP_RECIPE", "TINY_CLIP_RECIPE_FILE", "load_tiny_clip_recipe", "tiny_clip_recipe", "contrastive_loss", "train_tiny_clip",
            "get_or_train_tiny_clip", "read_train_log", "retrieval_accuracy", "TINY_CLIP_PAIRS",
            "get_or_train_atomic_actions_clip", "TINY_CLIP_SEED_ENV", "book_tiny_clip", "book_tiny_clip_seed",
-           "book_tiny_clip_dir"]
+           "book_tiny_clip_dir", "ATOM_PARTS", "atom_retrieval", "retrain_and_ship", "main"]
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +138,7 @@ def train_tiny_clip(
     max_shift: int | None = None,
     device: str | torch.device = "cpu",
     grad_clip: float = 1.0,
+    stop_after: int | None = None,
 ) -> tuple[nn.Module, list[float]]:
     """Train a CLIP from scratch on ``pairs`` with the contrastive loss; return ``(model, losses)``.
 
@@ -150,9 +154,14 @@ def train_tiny_clip(
             settings and loss history in ``lga_train_log.json``.
         max_shift: random translation augmentation in pixels (default image size / 16; 0 = off).
         device: CUDA trains under bf16/fp16 autocast; CPU in fp32.
+        stop_after: run only the first ``stop_after`` steps of the ``steps``-step schedule (same
+            warm-up and decay, same batches), e.g. to replay the start of a recorded run; nothing is
+            saved (``out_dir`` must be None).
 
     Returns the trained model in eval mode and the loss of every step.
     """
+    if stop_after is not None and out_dir is not None:
+        raise ValueError("stop_after runs part of a recipe: it saves no checkpoint (give out_dir=None)")
     t0 = time.time()
     with torch.random.fork_rng(devices=[]):  # seed the initial weights without touching the caller's RNG
         torch.manual_seed(seed)
@@ -181,7 +190,8 @@ def train_tiny_clip(
     losses: list[float] = []
     order = torch.randperm(n, generator=gen)
     cursor = 0
-    bar = tqdm(range(steps), desc="training tiny CLIP", disable=not progress)
+    bar = tqdm(range(steps if stop_after is None else min(steps, stop_after)), desc="training tiny CLIP",
+               disable=not progress)
     for step in bar:
         if cursor + batch_size > n:  # a new epoch: reshuffle
             order, cursor = torch.randperm(n, generator=gen), 0
@@ -213,7 +223,8 @@ def train_tiny_clip(
     if out_dir is not None:
         settings = _settings(config, seed, steps, batch_size, lr, weight_decay, warmup, shift)
         train_log = {"settings": settings, "n_pairs": n, "n_texts": len(texts), "seconds": seconds,
-                     "losses": losses}
+                     "threads": torch.get_num_threads(), "torch": torch.__version__,
+                     "tokens_used": sorted(set(int(i) for i in tokens.flatten().tolist())), "losses": losses}
         save_clip_checkpoint(model, out_dir, get_model_cfg(model),
                              extra_files={TRAIN_LOG_FILE: json.dumps(train_log, indent=1)},
                              metadata={"trained_by": "lga.models.tiny_clip.train_tiny_clip",
@@ -350,7 +361,7 @@ TINY_CLIP_RECIPE.update(load_tiny_clip_recipe())
 #: video (15,360 pairs) lowered the label-only baseline (37.2 -> 33.8 %, 5-way 1-shot) as well as
 #: the video-text branch (68.3 -> 54.8 %) at 200 steps. The oracle anatomy (``anatomy_oracle.json``)
 #: gives each step one of the sentences it was trained on: an upper bound, not a realistic text.
-TINY_CLIP_PAIRS: dict[str, Any] = {"frames_per_phase": 2, "seed": 0, "label_frames": 0, "wording": "train"}
+TINY_CLIP_PAIRS: dict[str, Any] = {"frames_per_phase": 4, "seed": 0, "label_frames": 0, "wording": "train"}
 
 #: written beside a tiny CLIP trained by :func:`get_or_train_atomic_actions_clip`: the pairs it was
 #: trained on (:data:`TINY_CLIP_PAIRS` and the dataset's version and config)
@@ -402,18 +413,28 @@ TINY_CLIP_SEED_ENV = "LGA_TINY_CLIP_SEED"
 
 def book_tiny_clip(root: str | Path | None = None, *, device: str | torch.device = "cpu",
                    progress: bool = True):
-    """The ``cpu`` profile's tiny CLIP as every chapter uses it: the default AtomicActions
-    (:func:`lga.data.atomic_actions.get_atomic_actions`, generated on first use) and the tiny CLIP of
-    the recipe in ``<data dir>/tiny_clip/atomic_actions`` (trained on first use, ~5 minutes on 2 cores).
+    """The ``cpu`` profile's tiny CLIP as every chapter uses it: the one shipped with the package
+    (:mod:`lga.models.tiny_clip_shipped`), copied into ``<data dir>/tiny_clip/atomic_actions`` on first
+    use (its sha256 checked) and loaded from there. ``root``: the AtomicActions dataset the chapter uses
+    (default: none checked); a dataset made with another config than the one the shipped CLIP was
+    trained on gets a warning, since its frames are not those the CLIP learned from.
 
-    With ``$LGA_TINY_CLIP_SEED`` set, the recipe's seed is replaced by it and the model lives in
-    ``tiny_clip/atomic_actions-seed<N>``. Returns ``(model, transform, tokenizer)``.
+    With ``$LGA_TINY_CLIP_SEED`` set, the recipe is trained from scratch with that seed instead (on the
+    default AtomicActions, generated on first use; about an hour on 2 cores) into
+    ``tiny_clip/atomic_actions-seed<N>``, and reused from there: ``LGA_TINY_CLIP_SEED=0`` retrains the
+    shipped model. Returns ``(model, transform, tokenizer)``.
     """
-    root = Path(root) if root is not None else get_atomic_actions(progress=progress)
     seed = book_tiny_clip_seed()
-    overrides = {"seed": seed} if seed is not None else {}
-    return get_or_train_atomic_actions_clip(root, book_tiny_clip_dir(), device=device, progress=progress,
-                                            **overrides)
+    if seed is None:
+        out = install_shipped_tiny_clip(book_tiny_clip_dir())
+        if root is not None:
+            trained_on = json.loads((out / _PAIRS_FILE).read_text(encoding="utf-8"))
+            if _pairs_record(Path(root))["dataset"] != trained_on["dataset"]:
+                log.warning("the dataset at %s was made with another config than the one the shipped tiny CLIP "
+                            "was trained on (%s)", root, out / _PAIRS_FILE)
+        return load_clip(out, device=device)
+    root = Path(root) if root is not None else get_atomic_actions(progress=progress)
+    return get_or_train_atomic_actions_clip(root, book_tiny_clip_dir(), device=device, progress=progress, seed=seed)
 
 
 def book_tiny_clip_seed() -> int | None:
@@ -425,10 +446,11 @@ def book_tiny_clip_seed() -> int | None:
 
 
 def book_tiny_clip_dir() -> Path:
-    """Where :func:`book_tiny_clip` keeps its model (and its train log): ``<data dir>/tiny_clip/atomic_actions``,
-    or ``.../atomic_actions-seed<N>`` under ``$LGA_TINY_CLIP_SEED``."""
+    """Where :func:`book_tiny_clip` keeps its model (and its train log): ``<data dir>/tiny_clip/atomic_actions``
+    (the shipped one, :data:`~lga.models.tiny_clip_shipped.SHIPPED_NAME`), or
+    ``.../atomic_actions-seed<N>`` under ``$LGA_TINY_CLIP_SEED``."""
     seed = book_tiny_clip_seed()
-    return data_dir() / "tiny_clip" / (f"atomic_actions-seed{seed}" if seed is not None else "atomic_actions")
+    return data_dir() / (SHIPPED_NAME if seed is None else f"{SHIPPED_NAME}-seed{seed}")
 
 
 def tiny_clip_recipe(**overrides: Any) -> dict[str, Any]:
@@ -463,3 +485,74 @@ def retrieval_accuracy(model: nn.Module, tokenizer: Callable, pairs: Sequence, t
     img = encode_images(model, images, chunk_size=chunk_size)
     txt = encode_text(model, tokenizer, texts, chunk_size=chunk_size)
     return float(((img @ txt.T).argmax(dim=1).cpu() == truth).float().mean())
+
+
+#: the parts of an atom, in the order of :meth:`lga.data.atomic_actions.ActionClass.atoms`
+ATOM_PARTS = ("subject", "motion", "object")
+
+
+@torch.no_grad()
+def atom_retrieval(model: nn.Module, tokenizer: Callable, pairs, classes: dict) -> dict[str, float]:
+    """How well frames find their phase's description, and which part of it they get right.
+
+    ``pairs``: :class:`lga.data.atomic_actions.PhasePairs` (frames ``[P,S,S,3]``, ``texts``,
+    ``class_names``, ``phases``); ``classes``: class name -> :class:`~lga.data.atomic_actions.ActionClass`.
+    Every frame is matched (cosine) against the distinct descriptions of ``pairs``. Returns ``step``:
+    the share of frames whose top-1 description is their own (chance ``1 / candidates``), and
+    ``subject`` / ``motion`` / ``object``: the share whose top-1 description has the right part, plus
+    ``candidates``.
+    """
+    texts = [str(t) for t in pairs.texts]
+    cands = list(dict.fromkeys(texts))
+    truth = torch.as_tensor([cands.index(t) for t in texts])
+    atom = {t: classes[n].atoms()[p] for t, n, p in zip(texts, pairs.class_names, pairs.phases)}
+    sim = encode_images(model, pairs.frames) @ encode_text(model, tokenizer, cands).T   # [P, U]
+    pred = sim.argmax(1).tolist()
+    out = {"step": float((torch.as_tensor(pred) == truth).float().mean()), "candidates": len(cands)}
+    for k, part in enumerate(ATOM_PARTS):
+        out[part] = float(np.mean([atom[cands[p]][k] == atom[cands[t]][k] for p, t in zip(pred, truth.tolist())]))
+    return out
+
+
+def retrain_and_ship(out: str | Path | None = None, work: str | Path | None = None, *,
+                     device: str | torch.device = "cpu", progress: bool = True) -> dict:
+    """Train the ``cpu`` profile's tiny CLIP from scratch by the recipe on the default AtomicActions
+    (generated if needed), in ``work`` (default ``<data dir>/tiny_clip/atomic_actions-recipe``), then
+    ship it into ``out`` (default: the package's, :data:`~lga.models.tiny_clip_shipped.SHIPPED_DIR`)
+    with its retrieval figures on the val and test frames (held-out wording), measured on the shipped
+    weights. Returns the shipped record. This is ``make tiny-clip``."""
+    out = Path(out) if out is not None else SHIPPED_DIR
+    work = Path(work) if work is not None else data_dir() / f"{SHIPPED_NAME}-recipe"
+    root = get_atomic_actions(progress=progress)
+    get_or_train_atomic_actions_clip(root, work, device=device, retrain=True, progress=progress)
+    train_log = read_train_log(work)
+    about = {"recipe": dict(TINY_CLIP_RECIPE), "pairs": dict(TINY_CLIP_PAIRS), "seconds": train_log["seconds"],
+             "threads": train_log.get("threads"), "device": str(device), "torch": torch.__version__,
+             "machine": f"{platform.machine()}, {os.cpu_count()} cores", "date": time.strftime("%Y-%m-%d")}
+    record = ship_tiny_clip(work, train_log["tokens_used"], {}, out=out, about=about)
+    model, _, tokenizer = load_clip(out, device=device)
+    classes = {c.name: c for c in load_classes(root)}
+    record["figures"] = {split: atom_retrieval(model, tokenizer, phase_pairs(root, split, progress=progress), classes)
+                         for split in ("val", "test")}
+    atomic_write_text(out / SHIPPED_RECORD, json.dumps(record, indent=1) + "\n")
+    return record
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m lga tiny-clip``: retrain the shipped tiny CLIP from scratch (:func:`retrain_and_ship`)."""
+    p = argparse.ArgumentParser(prog="python -m lga tiny-clip",
+                                description="Train the cpu profile's tiny CLIP from scratch by the recipe "
+                                            "(configs/tiny_clip/atomic_actions.yaml) on the default AtomicActions "
+                                            "and ship it (rewrites lga/models/tiny_clip_weights).")
+    p.add_argument("--out", default=None, help="where to write the shipped model (default: the package's)")
+    p.add_argument("--work", default=None, help="where to train (default <data dir>/tiny_clip/atomic_actions-recipe)")
+    p.add_argument("--device", default="cpu")
+    a = p.parse_args(argv)
+    record = retrain_and_ship(a.out, a.work, device=a.device)
+    about, fig = record["about"], record["figures"]
+    print(f"shipped tiny CLIP sha256 {record['sha256']}: trained in {about['seconds'] / 60:.1f} min "
+          f"({about['threads']} threads)")
+    for split, f in fig.items():
+        print(f"  {split}: step top-1 {f['step']:.1%} of {f['candidates']} descriptions; subject {f['subject']:.1%}, "
+              f"motion {f['motion']:.1%}, object {f['object']:.1%}")
+    return 0

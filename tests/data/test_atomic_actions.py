@@ -88,18 +88,11 @@ def test_hard_pairs_differ_as_their_kind_says(version):
     assert sum(kinds.values()) >= 40
 
 
-def test_v2_designs_the_same_classes_as_v1():
-    v1, v2 = design_classes(AtomicActionsConfig(version="1.0")), design_classes(AtomicActionsConfig())
-    assert [(c.subject, c.object, c.motions, c.split, c.pair_kind) for c in v1] == \
-           [(c.subject, c.object, c.motions, c.split, c.pair_kind) for c in v2]
-    assert [c.name for c in v1] == [c.invented for c in v2]
-
-
-# --------------------------------------------------------------------------- v1 reproduction
 def _fingerprint(o) -> str:
     return hashlib.sha256(json.dumps(o, sort_keys=True).encode()).hexdigest()[:16]
 
 
+# --------------------------------------------------------------------------- v1 reproduction
 def test_version_1_reproduces_v1():
     """Classes, labels, texts, phase bounds and frames of v1 (fingerprints made with the v1 generator
     of commit 1bc5456; frame means with a tolerance, so that numpy builds may differ in the last bit)."""
@@ -444,6 +437,62 @@ def test_grip_cues_hold_the_object_from_a_side_per_motion():
     on = render_video(cls, AtomicActionsConfig(), 0)[0]
     off = render_video(cls, AtomicActionsConfig(grip_cues=False), 0)[0]
     assert not np.array_equal(on, off)
+
+
+def test_phase_cue_draws_the_tool_of_each_phase_and_nothing_else():
+    """phase_cue: every frame shows the tool of its phase's motion (its hue at the subject), the
+    tools of mirror motions differ, and at 0 the frames are exactly those without tools."""
+    from lga.data.scene import MIRROR, MOTION_TOOLS, MOTIONS
+
+    assert set(MOTION_TOOLS) == set(MOTIONS)
+    assert len({a for a, _ in MOTION_TOOLS.values()}) == len(MOTIONS)          # a direction per motion
+    assert len({c for _, c in MOTION_TOOLS.values()}) == len(MOTIONS)          # and a hue
+    quiet = dict(max_noise=0.0, max_distractors=0, occlusion_prob=0.0, max_clutter=0)
+    cls = next(c for c in design_classes(AtomicActionsConfig()) if c.split == "test" and c.pair_kind == "mirror")
+    assert any(m in MIRROR for m in cls.motions)
+    off, bounds = render_video(cls, AtomicActionsConfig(phase_cue=0.0, **quiet), 0)
+    on, bounds_on = render_video(cls, AtomicActionsConfig(phase_cue=1.0, **quiet), 0)
+    half, _ = render_video(cls, AtomicActionsConfig(phase_cue=0.5, **quiet), 0)
+    assert list(bounds) == list(bounds_on)                          # the knob changes pixels, nothing else
+    for t in range(len(off)):
+        motion = cls.motions[next(p for p in range(3) if bounds[p] <= t < bounds[p + 1])]
+        color = np.asarray(MOTION_TOOLS[motion][1], np.float64)
+        changed = (on[t] != off[t]).any(-1)
+        assert changed.sum() >= 4, t                                 # the tool is drawn ...
+        dist = np.linalg.norm(on[t][changed].astype(np.float64) - color, axis=-1)
+        assert (dist < 60).sum() >= 3, (t, motion)                   # ... in its motion's hue
+        others = [np.asarray(c, np.float64) for m, (_, c) in MOTION_TOOLS.items() if m != motion]
+        assert all((np.linalg.norm(on[t][changed].astype(np.float64) - c, axis=-1) < 60).sum() == 0
+                   for c in others), t                               # and no other motion's
+        assert ((half[t] != off[t]).any(-1) <= changed).all()         # half opacity: same place, fainter
+    # at 0 nothing of the tool is drawn: the frames equal the renderer's with no motion given
+    from dataclasses import replace
+
+    from lga.data.atomic_phases import _draw_bounds, _video_rng
+    assert _draw_bounds(_video_rng(cls, AtomicActionsConfig(phase_cue=0.0), 0), AtomicActionsConfig()) == \
+        _draw_bounds(_video_rng(cls, AtomicActionsConfig(), 0), AtomicActionsConfig())
+    with pytest.raises(ValueError, match="phase_cue"):
+        AtomicActionsConfig(phase_cue=1.5)
+
+
+def test_default_test_split_has_four_order_and_four_mirror_pairs():
+    classes = design_classes(AtomicActionsConfig())
+    pairs = Counter(c.pair_kind for c in classes if c.split == "test" and c.partner and c.name < c.partner)
+    assert pairs["order"] >= 4 and pairs["mirror"] >= 4 and pairs["phase"] >= 1 and pairs["object"] >= 1, pairs
+    assert sum(c.partner is not None for c in classes if c.split == "test") == 24        # pair_share 1.0
+    per_split = Counter(c.split for c in classes if c.partner)
+    assert per_split["train"] == 32 and per_split["val"] == 6                             # pair_share 0.5
+    one = design_classes(AtomicActionsConfig(pair_share=0.5))                             # one float: every split
+    assert sum(c.partner is not None for c in one if c.split == "test") == 12
+    only_order = design_classes(AtomicActionsConfig(pair_kinds=("order",)))
+    assert {c.pair_kind for c in only_order} == {"order", None}
+    cfg = AtomicActionsConfig()
+    assert AtomicActionsConfig(**{k: v for k, v in cfg.recorded().items() if k != "min_phase_share"}).recorded() \
+        == cfg.recorded()                                                                # the record reads back
+    with pytest.raises(ValueError, match="pair_kinds"):
+        AtomicActionsConfig(pair_kinds=("order", "sideways"))
+    with pytest.raises(ValueError, match="pair_share"):
+        AtomicActionsConfig(pair_share=(0.5, 0.5))
 
 
 # --------------------------------------------------------------------------- anatomy noise, command line
