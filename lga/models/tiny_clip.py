@@ -422,7 +422,7 @@ def book_tiny_clip(root: str | Path | None = None, *, device: str | torch.device
     trained on gets a warning, since its frames are not those the CLIP learned from.
 
     With ``$LGA_TINY_CLIP_SEED`` set, the recipe is trained from scratch with that seed instead (on the
-    default AtomicActions, generated on first use; about an hour on 2 cores) into
+    default AtomicActions, generated on first use; about half an hour on 2 cores) into
     ``tiny_clip/atomic_actions-seed<N>``, and reused from there: ``LGA_TINY_CLIP_SEED=0`` retrains the
     shipped model. Returns ``(model, transform, tokenizer)``.
     """
