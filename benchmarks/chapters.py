@@ -43,7 +43,7 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
+from nbclient.exceptions import CellExecutionError, DeadKernelError
 
 from lga.book import CLAIMS_ENV, FAIL_PREFIX
 from lga.yaml_io import load_yaml
@@ -129,7 +129,7 @@ def execute(path: Path, write: bool, timeout: int, threads: int = 1, data_dir: s
     try:
         client.execute(env=kernel_env(threads, data_dir))
         failed = None
-    except CellExecutionError as e:
+    except (CellExecutionError, DeadKernelError) as e:
         if not keep_going:
             raise
         failed = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
