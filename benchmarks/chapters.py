@@ -6,6 +6,9 @@
     python benchmarks/chapters.py --write --fresh-cache      # the whole book from an empty data cache
     python benchmarks/chapters.py book/01_few_shot.ipynb --write
     python benchmarks/chapters.py --missing --write   # only chapters that have no outputs at all
+    python benchmarks/chapters.py --threads 2 --out /tmp/two --keep-going
+                                                  # executed copies elsewhere (compare them with
+                                                  # benchmarks/glue_diff.py book /tmp/two)
     LGA_BOOK_CLAIMS=report LGA_TINY_CLIP_SEED=1 python benchmarks/chapters.py book/04_text_anatomy.ipynb
                                                   # list every claim another tiny CLIP breaks
 
@@ -40,6 +43,7 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
 
 from lga.book import CLAIMS_ENV, FAIL_PREFIX
 from lga.yaml_io import load_yaml
@@ -110,21 +114,34 @@ def record(nb, threads: int, seconds: float, fresh_cache: bool) -> None:
 
 
 def execute(path: Path, write: bool, timeout: int, threads: int = 1, data_dir: str | None = None,
-            fresh_cache: bool = False) -> float:
+            fresh_cache: bool = False, out: Path | None = None, keep_going: bool = False) -> float:
     """Execute the notebook at ``path`` in a fresh kernel with ``threads`` threads; return seconds.
 
     ``data_dir`` becomes the kernel's ``LGA_DATA_DIR`` (default: the caller's). With ``write`` the
-    executed notebook, and how it was executed, are saved in place.
+    executed notebook, and how it was executed, are saved in place; with ``out`` (a folder) they are
+    saved there under the same file name instead. With ``keep_going`` a failing cell is reported and
+    the notebook saved as far as it ran (to ``out`` only), instead of raising.
     """
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", store_widget_state=True,
                             resources={"metadata": {"path": str(path.parent)}})
     t0 = time.perf_counter()
-    client.execute(env=kernel_env(threads, data_dir))
+    try:
+        client.execute(env=kernel_env(threads, data_dir))
+        failed = None
+    except CellExecutionError as e:
+        if not keep_going:
+            raise
+        failed = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+        print(f"{shown(path)}: FAILED: {failed}", flush=True)
     seconds = time.perf_counter() - t0
     for index, line in failed_claims(nb):
         print(f"{shown(path)}: cell {index}: {line}", flush=True)
-    if write:
+    if out is not None:
+        record(nb, threads, seconds, fresh_cache)
+        out.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, out / path.name)
+    elif write and failed is None:
         record(nb, threads, seconds, fresh_cache)
         nbformat.write(nb, path)
     return seconds
@@ -153,11 +170,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--missing", action="store_true", help="only notebooks without any output")
     p.add_argument("--threads", type=int, default=1,
                    help="threads of each kernel (default 1; make nbval checks with another count)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="save the executed notebooks into this folder (not in place); allowed in report mode")
+    p.add_argument("--keep-going", action="store_true",
+                   help="a chapter whose cell fails is reported and the run goes on with the next one")
     p.add_argument("--fresh-cache", action="store_true",
                    help="run with a new, empty LGA_DATA_DIR (removed afterwards), as make test does")
     a = p.parse_args(argv)
     if a.threads < 1:
         p.error("--threads must be at least 1")
+    if a.write and a.out is not None:
+        p.error("--write saves in place, --out elsewhere: give one of them")
     if a.write and os.environ.get(CLAIMS_ENV, "raise") != "raise":
         p.error(f"--write with {CLAIMS_ENV} set: a committed chapter must pass its claims (unset it)")
     paths = [n.resolve() for n in a.notebooks] or chapters_from_toc()
@@ -174,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     total = 0.0
     try:
         for path in paths:
-            seconds = execute(path, a.write, a.timeout, a.threads, data_dir, fresh_cache=a.fresh_cache)
+            seconds = execute(path, a.write, a.timeout, a.threads, data_dir, fresh_cache=a.fresh_cache,
+                              out=a.out, keep_going=a.keep_going)
             total += seconds
             print(f"{shown(path):{width}s}  {seconds:7.1f} s  ({format_duration(seconds)})", flush=True)
     finally:

@@ -1,13 +1,14 @@
 """How closely a regenerated anatomy agrees with a reference one (e.g. the shipped file).
 
 Regenerate a benchmark's anatomy with a named open model, then compare it with the text shipped
-with ``lga``::
+with ``lga``. On a free Colab T4 that is ``--model colab-t4`` (Phi-3.5-mini-instruct in float16; on
+a CPU, ``--model cpu``: Qwen2.5-0.5B-Instruct; see :mod:`lga.anatomy.llm_choices`); the book's
+reference model, ``--model Qwen/Qwen2.5-7B-Instruct --dtype bfloat16``, needs a larger GPU::
 
     python -m lga anatomy --dataset hmdb51 --classes ~/.cache/lga/splits/hmdb51 \\
-        --backend transformers --model Qwen/Qwen2.5-7B-Instruct --dtype bfloat16 \\
-        --out runs/anatomy/hmdb51_qwen.json
+        --backend transformers --model colab-t4 --out runs/anatomy/hmdb51_phi.json
 
-    report = anatomy_agreement("runs/anatomy/hmdb51_qwen.json", "hmdb51")
+    report = anatomy_agreement("runs/anatomy/hmdb51_phi.json", "hmdb51")
     print(report.summary())
 
 Classes are matched by name as :meth:`lga.anatomy.shipped.Anatomy.lookup` matches them (so

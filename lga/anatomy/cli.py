@@ -2,17 +2,19 @@
 
 Examples::
 
-    # regenerate a benchmark's shipped anatomy with a named open model (its classes and labels)
+    # regenerate a benchmark's shipped anatomy (its classes and labels) with the book's reference
+    # model, Qwen2.5-7B-Instruct in bfloat16: a GPU with more memory than a free Colab T4
     python -m lga anatomy --dataset hmdb51 --backend transformers \\
         --model Qwen/Qwen2.5-7B-Instruct --dtype bfloat16 --out runs/anatomy/hmdb51.json
 
-    # the same on a free Colab T4 (colab-t4) or a CPU runtime (cpu): lga.anatomy.llm_choices
+    # what a student runs (lga.anatomy.llm_choices): colab-t4 is Phi-3.5-mini-instruct in float16
+    # on a free Colab T4, cpu is Qwen2.5-0.5B-Instruct on a CPU runtime
     python -m lga anatomy --dataset hmdb51 --backend transformers --model colab-t4 \\
         --out runs/anatomy/hmdb51_phi-3.5-mini-instruct.json
 
-    # a local chat model, classes from the split tables in the data cache
+    # the CPU choice, classes from the split tables in the data cache
     python -m lga anatomy --dataset hmdb51 --classes ~/.cache/lga/splits/hmdb51 \\
-        --backend transformers --model Qwen/Qwen2.5-7B-Instruct --out runs/anatomy/hmdb51.json
+        --backend transformers --model cpu --out runs/anatomy/hmdb51_qwen2.5-0.5b-instruct.json
 
     # an OpenAI-compatible server (the key is read from $OPENAI_API_KEY, or --api-key-env VAR)
     python -m lga anatomy --labels my_labels.txt --backend openai --model gpt-4o-mini \\

@@ -2,9 +2,9 @@
 
 Every chapter and command runs under one of two profiles through one code path: ``paper`` (open_clip
 ViT-B-16 with OpenAI weights, real LLMs, real benchmarks, a GPU) and ``cpu`` (a tiny open_clip CLIP
-trained in the book, the shipped anatomy, the synthetic AtomicActions benchmark; a laptop or CI in
-minutes). ``select_profile("auto")`` picks ``paper`` when a CUDA GPU is present and ``cpu`` otherwise;
-the environment variable ``LGA_PROFILE`` overrides ``auto``.
+shipped with the package, trained once by the book's recipe; the shipped anatomy; the synthetic
+AtomicActions benchmark; a laptop or CI in minutes). ``select_profile("auto")`` picks ``paper`` when a
+CUDA GPU is present and ``cpu`` otherwise; the environment variable ``LGA_PROFILE`` overrides ``auto``.
 
 **Configs are data.** A profile is defined once, by its base recipe ``configs/_base/<profile>.yaml``
 (:func:`default_config` reads it, :func:`select_profile` reports from it). A config file holds only

@@ -3,8 +3,8 @@
 Every chapter and command runs under one of two profiles through one code path:
 
 - ``paper``: open_clip ViT-B-16 with OpenAI weights, real LLMs, real benchmarks, a GPU.
-- ``cpu``: a tiny open_clip CLIP trained in the book, the shipped anatomy, the synthetic
-  AtomicActions benchmark; runs on a laptop or CI in minutes.
+- ``cpu``: a tiny open_clip CLIP shipped with the package (trained once by the book's recipe), the
+  shipped anatomy, the synthetic AtomicActions benchmark; runs on a laptop or CI in minutes.
 
 ``select_profile("auto")`` picks ``paper`` when a CUDA GPU is present and ``cpu`` otherwise; the
 environment variable ``LGA_PROFILE`` overrides ``auto``. A profile is defined once, by its base

@@ -30,10 +30,8 @@ and frames) adds knobs, each a field of :class:`AtomicActionsConfig`, a flag of
   (pushes, lifts, spins, ... on its own clock), which misleads frame-based segmenters.
 - ``grip_cues``: the subject holds the object from a side that depends on the motion (lift from
   below, lower from above, turn from an upper corner, ...), as hands hold things differently for
-  different actions; so a single frame shows which phase is going on and a frame-based segmenter
-  can find the phases (with the cpu profile's tiny CLIP, CLUSTER-Segment finds 73 % of the test
-  phase frames with grip cues and 66 % without, uniform thirds 64 %). In v1 the subject held
-  everything from its own side.
+  different actions; a hint of the phase in one frame, shared by motions with the same grip. In v1
+  the subject held everything from its own side.
 - ``phase_cue`` (0..1): the subject holds a tool per motion (:data:`lga.data.scene.MOTION_TOOLS`:
   a bar with a knob, its direction and hue set by the motion) at this opacity, so that one frame
   shows which atomic action is going on, mirror motions included (reach and withdraw differ in their

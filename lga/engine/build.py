@@ -42,6 +42,7 @@ from ..config.components import (ENCODERS, HEADS, TEXT_BANKS, _ALLOWED, _REGISTR
                                  register_head)
 from ..config.errors import ConfigError
 from ..config.paths import data_dir
+from ..models.tiny_clip_shipped import SHIPPED_NAME, install_shipped_tiny_clip
 
 if TYPE_CHECKING:
     from torch import nn
@@ -97,10 +98,15 @@ def build_encoder(model_cfg, device=None) -> nn.Module:
 
 def resolve_checkpoint_dir(name: str):
     """A checkpoint folder: absolute, ``~``, relative to the working directory if it exists there,
-    else relative to :func:`lga.config.data_dir` (``tiny_clip/atomic_actions`` -> ``~/.cache/lga/...``)."""
+    else relative to :func:`lga.config.data_dir` (``tiny_clip/atomic_actions`` -> ``~/.cache/lga/...``).
+    The name of the shipped tiny CLIP (``tiny_clip/atomic_actions``) installs it there first
+    (:func:`~lga.models.tiny_clip_shipped.install_shipped_tiny_clip`), so a ``cpu``-profile config runs
+    without any chapter having run before."""
     p = Path(name).expanduser()
-    if p.is_absolute() or p.exists():
+    if p.is_absolute() or p.exists() and Path(name) != Path(SHIPPED_NAME):
         return p
+    if Path(name) == Path(SHIPPED_NAME):
+        return install_shipped_tiny_clip(data_dir() / SHIPPED_NAME)
     return data_dir() / p
 
 

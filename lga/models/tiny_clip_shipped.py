@@ -32,7 +32,7 @@ from typing import Iterable
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..util.files import atomic_write_text
+from ..util.files import atomic_write_text, make_readable
 from .clip_loading import CONFIG_FILE, WEIGHTS_FILE, is_clip_checkpoint
 
 __all__ = ["SHIPPED_DIR", "SHIPPED_NAME", "SHIPPED_RECORD", "ShippedTinyClipError", "shipped_record",
@@ -114,6 +114,8 @@ def install_shipped_tiny_clip(dest: str | os.PathLike, folder: str | os.PathLike
             shutil.copyfile(Path(folder) / name, tmp / name)
         if file_sha256(tmp / WEIGHTS_FILE) != record["sha256"]:
             raise ShippedTinyClipError(f"copying the shipped tiny CLIP into {dest} changed its weights")
+        for path in [tmp, *tmp.iterdir()]:
+            make_readable(path)
         old = None
         if dest.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
@@ -155,6 +157,8 @@ def ship_tiny_clip(trained: str | os.PathLike, used_tokens: Iterable[int], figur
                   "token_rows_kept": int(keep.sum()), "token_rows": int(keep.numel()),
                   "figures": figures, "about": about or {}}
         atomic_write_text(tmp / SHIPPED_RECORD, json.dumps(record, indent=1) + "\n")
+        for path in [tmp, *tmp.iterdir()]:
+            make_readable(path)
         if out.exists():
             if any(out.iterdir()) and not (out / SHIPPED_RECORD).is_file():
                 raise FileExistsError(f"{out} exists and holds no shipped tiny CLIP; refusing to replace it")
