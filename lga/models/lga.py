@@ -40,11 +40,8 @@ What happens, per episode (symbols of the book's notation page; every step is a 
    video and averages the K distances of a class (few-shot-action-recognition's rule for OTAM and
    TRX); ``"prototype"`` (default) first averages the K shots of a class frame by frame into one
    prototype video (CLIP-FSAR's and HyRSM's rule), which is then segmented, fused and matched once.
-   The default was chosen by measurement on the validation classes of AtomicActions v2 (5-way
-   5-shot, frozen tiny CLIP, paired intervals on shared episodes; chapter 7, section 7.6 prints the
-   figures): "prototype" beats "mean_distance" by more than the interval for OTAM and is never
-   worse by more than the interval for AB-MHM and the untrained LGA head (three seeds), at 1/K of
-   the matching cost.
+   The default is CLIP-FSAR's and HyRSM's rule and costs 1/K of the matching; chapter 7, section
+   7.6 measures both rules (5-way 5-shot, frozen tiny CLIP, paired intervals on shared episodes).
 4. **Video-text matching** (``use_video_text``): each query phase (mean-pooled CLIP features,
    ``vt_features="pooled"``, which live in the text space; or the fused ones) against the same
    step of each class's text anatomy, cosine averaged over phases -> logits ``cos / tau_vt``.
