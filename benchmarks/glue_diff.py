@@ -27,7 +27,8 @@ def glued(path: Path) -> dict[str, str]:
         for o in cell.get("outputs", []) if cell.cell_type == "code" else []:
             name = o.get("metadata", {}).get("scrapbook", {}).get("name")
             if name is not None:
-                out[name] = str(o.get("data", {}).get("text/plain", ""))
+                data = o.get("data", {})      # keyed by mime type, under the glue's mime prefix
+                out[name] = " | ".join(str(data[k]) for k in sorted(data))
     return out
 
 
