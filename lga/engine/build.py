@@ -42,7 +42,6 @@ from ..config.components import (ENCODERS, HEADS, TEXT_BANKS, _ALLOWED, _REGISTR
                                  register_head)
 from ..config.errors import ConfigError
 from ..config.paths import data_dir
-from ..models.tiny_clip_shipped import SHIPPED_NAME, install_shipped_tiny_clip
 
 if TYPE_CHECKING:
     from torch import nn
@@ -102,11 +101,13 @@ def resolve_checkpoint_dir(name: str):
     The name of the shipped tiny CLIP (``tiny_clip/atomic_actions``) installs it there first
     (:func:`~lga.models.tiny_clip_shipped.install_shipped_tiny_clip`), so a ``cpu``-profile config runs
     without any chapter having run before."""
+    from ..models import tiny_clip_shipped  # heavy: open_clip, only once an encoder is built
     p = Path(name).expanduser()
-    if p.is_absolute() or p.exists() and Path(name) != Path(SHIPPED_NAME):
+    shipped = Path(name) == Path(tiny_clip_shipped.SHIPPED_NAME)
+    if p.is_absolute() or p.exists() and not shipped:
         return p
-    if Path(name) == Path(SHIPPED_NAME):
-        return install_shipped_tiny_clip(data_dir() / SHIPPED_NAME)
+    if shipped:
+        return tiny_clip_shipped.install_shipped_tiny_clip(data_dir() / tiny_clip_shipped.SHIPPED_NAME)
     return data_dir() / p
 
 

@@ -175,7 +175,8 @@ def test_a_cpu_profile_config_installs_the_shipped_model(shipped, tmp_path, monk
 
     _, out, _, record = shipped
     monkeypatch.setenv("LGA_DATA_DIR", str(tmp_path))
-    monkeypatch.setattr(build, "install_shipped_tiny_clip", lambda dest: ts.install_shipped_tiny_clip(dest, out))
+    real = ts.install_shipped_tiny_clip
+    monkeypatch.setattr(ts, "install_shipped_tiny_clip", lambda dest: real(dest, out))
     assert not (tmp_path / "tiny_clip").exists()
     path = build.resolve_checkpoint_dir(ts.SHIPPED_NAME)
     assert path == tmp_path / "tiny_clip" / "atomic_actions"
