@@ -492,7 +492,7 @@ def retrieval_accuracy(model: nn.Module, tokenizer: Callable, pairs: Sequence, t
     return float(((img @ txt.T).argmax(dim=1).cpu() == truth).float().mean())
 
 
-#: the parts of an atom, in the order of :meth:`lga.data.atomic_actions.ActionClass.atoms`
+#: the parts of an atom, in the order of ``ActionClass.atoms()`` (:mod:`lga.data.atomic_design`)
 ATOM_PARTS = ("subject", "motion", "object")
 
 
