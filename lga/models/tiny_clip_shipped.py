@@ -20,7 +20,6 @@ rewrites this folder (:func:`ship_tiny_clip`).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -33,6 +32,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..util.files import atomic_write_text, make_readable
+from ..util.hashing import file_sha256
 from .clip_loading import CONFIG_FILE, WEIGHTS_FILE, is_clip_checkpoint
 
 __all__ = ["SHIPPED_DIR", "SHIPPED_NAME", "SHIPPED_RECORD", "ShippedTinyClipError", "shipped_record",
@@ -52,15 +52,6 @@ SHIPPED_FILES = (CONFIG_FILE, WEIGHTS_FILE, "lga_train_log.json", "lga_train_pai
 
 class ShippedTinyClipError(RuntimeError):
     """The shipped tiny CLIP is missing or does not match its record."""
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """The sha256 of a file, hex."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def shipped_record(folder: str | os.PathLike = SHIPPED_DIR) -> dict:
