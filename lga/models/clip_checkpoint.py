@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from ..util.files import make_readable
+from ..util.files import make_readable, replace_dir
 from .clip_loading import _WEIGHT_SUFFIXES, CONFIG_FILE, LOCAL_DIR_PREFIX, WEIGHTS_FILE
 
 
@@ -112,14 +112,7 @@ def save_clip_checkpoint(
         _fsync_file(tmp / WEIGHTS_FILE)
         for path in [tmp, *tmp.iterdir()]:
             make_readable(path)
-        if out_dir.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-            os.rmdir(old)
-            os.replace(out_dir, old)
-            os.replace(tmp, out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out_dir)
+        replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -31,7 +31,7 @@ from typing import Iterable
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..util.files import atomic_write_text, make_readable
+from ..util.files import atomic_write_text, make_readable, replace_dir
 from ..util.hashing import file_sha256
 from .clip_loading import CONFIG_FILE, WEIGHTS_FILE, is_clip_checkpoint
 
@@ -107,14 +107,7 @@ def install_shipped_tiny_clip(dest: str | os.PathLike, folder: str | os.PathLike
             raise ShippedTinyClipError(f"copying the shipped tiny CLIP into {dest} changed its weights")
         for path in [tmp, *tmp.iterdir()]:
             make_readable(path)
-        old = None
-        if dest.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
-            os.rmdir(old)
-            os.replace(dest, old)
-        os.replace(tmp, dest)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        replace_dir(tmp, dest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -150,11 +143,9 @@ def ship_tiny_clip(trained: str | os.PathLike, used_tokens: Iterable[int], figur
         atomic_write_text(tmp / SHIPPED_RECORD, json.dumps(record, indent=1) + "\n")
         for path in [tmp, *tmp.iterdir()]:
             make_readable(path)
-        if out.exists():
-            if any(out.iterdir()) and not (out / SHIPPED_RECORD).is_file():
-                raise FileExistsError(f"{out} exists and holds no shipped tiny CLIP; refusing to replace it")
-            shutil.rmtree(out)
-        os.replace(tmp, out)
+        if out.exists() and any(out.iterdir()) and not (out / SHIPPED_RECORD).is_file():
+            raise FileExistsError(f"{out} exists and holds no shipped tiny CLIP; refusing to replace it")
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -91,6 +91,20 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def replace_dir(tmp: str | os.PathLike, dest: str | os.PathLike) -> None:
+    """Move the finished folder ``tmp`` to ``dest`` (a sibling), replacing any folder there: the old one
+    is renamed aside first and removed last, so ``dest`` is never half written."""
+    tmp, dest = Path(tmp), Path(dest)
+    if not dest.exists():
+        os.replace(tmp, dest)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
+    os.rmdir(old)
+    os.replace(dest, old)
+    os.replace(tmp, dest)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def make_readable(path: str | os.PathLike) -> None:
     """Give a file made by ``mkstemp`` (mode 0600) or a folder made by ``mkdtemp`` (0700) the usual
     permissions: 0666 (files) or 0777 (folders), less the umask."""
