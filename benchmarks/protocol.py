@@ -64,9 +64,10 @@ def main(argv=None) -> int:
         secs = [res.job_seconds[r["row"], r["shot"], s] for s in seeds]
         print(f"| {r['row']} | {r['shot']} | {r['mean']:.2f} | {r['std']:.2f} | {r['ci95']:.2f} | "
               f"{res.trained[r['row'], r['shot'], seeds[0]]} | {sum(secs) / len(seeds):.1f} |")
-    names = [r.name for r in rows]
+    names = res.rows                                   # with the tuned twins ("OTAM, tuned", ...)
     pairs = [(a, b) for a, b, _ in ABLATION_STEPS if a in names and b in names]
-    pairs += [(a, b) for a, b in (("full LGA", "label-only"), ("label-only", "OTAM"),
+    pairs += [(a, b) for a, b in (("full LGA", "label-only"), ("full LGA", "label-only, tuned"), ("label-only", "OTAM"),
+                                  ("OTAM, tuned", "OTAM"), ("label-only, tuned", "label-only"),
                                   ("+ visual anatomy, oracle phases", "+ visual anatomy"),
                                   ("+ visual anatomy, oracle phases", "uniform thirds + overlap"),
                                   ("both anatomies, oracle phases", "both anatomies"),

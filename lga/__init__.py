@@ -72,7 +72,8 @@ away; each name is imported on first use (``import lga`` loads neither torch nor
 :func:`lga.run_protocol <lga.engine.protocol.run_protocol>` with
 :class:`lga.Row <lga.engine.protocol.Row>`,
 :func:`lga.headline_rows <lga.engine.protocol.headline_rows>`,
-:func:`lga.baseline_rows <lga.engine.protocol.baseline_rows>` and
+:func:`lga.baseline_rows <lga.engine.protocol.baseline_rows>`,
+:func:`lga.tuned_baseline_rows <lga.engine.protocol.tuned_baseline_rows>` and
 :func:`lga.ablation_rows <lga.engine.protocol.ablation_rows>` (the results table).
 
 **Layers.** The modules form layers that import one way only, lowest first:
@@ -126,7 +127,8 @@ __getattr__, __dir__, __all__ = attach(__name__, {
     "evaluate_split": "lga.engine.evaluate", "evaluate_episodes": "lga.engine.evaluate",
     "evaluate_checkpoint": "lga.engine.evaluate", "EvalResult": "lga.engine.evaluate", "compare": "lga.engine.evaluate",
     "run_protocol": "lga.engine.protocol", "Row": "lga.engine.protocol", "headline_rows": "lga.engine.protocol",
-    "baseline_rows": "lga.engine.protocol", "ablation_rows": "lga.engine.protocol",
+    "baseline_rows": "lga.engine.protocol", "tuned_baseline_rows": "lga.engine.protocol",
+    "ablation_rows": "lga.engine.protocol",
 })
 
 del attach

@@ -18,6 +18,12 @@ episodes (``eval.seed``) stay fixed, so two rows of one seed are compared episod
 (:func:`lga.engine.evaluate.compare`) and a claim "holds in every seed" when all those paired
 intervals agree. A row whose head has nothing to train (ProtoNet, OTAM, the rows without text
 fusion) is scored as it is, the same in every seed.
+
+A row can also have one free parameter chosen on the validation classes after training
+(:attr:`Row.tune`, e.g. OTAM's soft-min temperature): the protocol then reports two rows from the
+one trained head, the row as given (``"OTAM"``, the published value) and ``"OTAM, tuned"`` (the value
+of the grid that scores best on ``train.val_episodes`` validation episodes), so a baseline gets the
+same validation budget as LGA's fusion weight (:func:`tuned_baseline_rows`).
 """
 
 from __future__ import annotations
@@ -45,8 +51,15 @@ from .features import FrozenFeatures
 from .model import EpisodicModel, build_model, trainable_parameters
 from .train import train
 
-__all__ = ["Row", "baseline_rows", "ablation_rows", "oracle_rows", "headline_rows", "row_config", "run_protocol",
-           "ProtocolResult", "load_head"]
+__all__ = ["Row", "baseline_rows", "tuned_baseline_rows", "ablation_rows", "oracle_rows", "headline_rows",
+           "row_config", "run_protocol", "ProtocolResult", "load_head", "TUNE_GRID", "TUNED_SUFFIX"]
+
+#: the 5-value grid of OTAM's soft-min temperature lambda that :func:`tuned_baseline_rows` searches on
+#: the validation classes: as many values as LGA's fusion weight alpha gets in chapter 9, from the
+#: lambda chapter 7 found best on AtomicActions' validation classes to CLIP-FSAR's 0.5
+TUNE_GRID = (0.02, 0.05, 0.1, 0.2, 0.5)
+#: appended to a row's name for its tuned twin (:attr:`Row.tune`)
+TUNED_SUFFIX = ", tuned"
 
 
 @dataclass(frozen=True)
@@ -58,12 +71,23 @@ class Row:
         head: ``model.head`` (``"protonet"``, ``"otam"``, ``"label_only"``, ``"lga"``, ...).
         head_args: ``model.head_args``.
         overrides: further ``--set`` overrides for this row only (e.g. ``("train.lr=1e-3",)``).
+        tune: ``(attribute, values)``: a parameter of the head (an attribute path such as ``"lbda"``
+            or ``"config.alpha"``) chosen after training among ``values`` on the validation classes.
+            The row is then reported twice, as given and as ``name + TUNED_SUFFIX`` (same trained
+            head, the chosen value); ``()`` for none. The value must not change training: it is
+            set on the trained head only.
     """
 
     name: str
     head: str
     head_args: dict = field(default_factory=dict)
     overrides: tuple = ()
+    tune: tuple = ()
+
+    @property
+    def tuned_name(self) -> str | None:
+        """The name of the row's tuned twin, or None when the row tunes nothing."""
+        return self.name + TUNED_SUFFIX if self.tune else None
 
 
 def baseline_rows() -> list[Row]:
@@ -72,6 +96,15 @@ def baseline_rows() -> list[Row]:
     return [Row("ProtoNet", "protonet", {"metric": "cosine", "temperature": 0.1}),
             Row("OTAM", "otam", {"lbda": 0.5, "temperature": 0.5}),
             Row("label-only", "label_only", {})]
+
+
+def tuned_baseline_rows(grid=TUNE_GRID) -> list[Row]:
+    """:func:`baseline_rows` with OTAM's ``lbda`` and the label-only head's ``otam_lbda`` chosen on
+    the validation classes among ``grid`` (each reported as published and as ``"..., tuned"``).
+    ProtoNet has nothing to tune: its temperature scales every logit alike and cannot change a
+    prediction."""
+    tune = {"OTAM": ("lbda", tuple(grid)), "label-only": ("otam_lbda", tuple(grid))}
+    return [Row(r.name, r.head, r.head_args, r.overrides, tune.get(r.name, ())) for r in baseline_rows()]
 
 
 def ablation_rows(names=None, **overrides) -> list[Row]:
@@ -96,8 +129,17 @@ def oracle_rows(names=("+ visual anatomy", "both anatomies", "full LGA"), **over
 
 
 def headline_rows(**lga_overrides) -> list[Row]:
-    """The book's table: :func:`baseline_rows` then :func:`ablation_rows`."""
-    return baseline_rows() + ablation_rows(**lga_overrides)
+    """The book's table: :func:`tuned_baseline_rows` then :func:`ablation_rows`."""
+    return tuned_baseline_rows() + ablation_rows(**lga_overrides)
+
+
+def _set_path(obj, path: str, value, row: str) -> None:
+    *parents, last = path.split(".")
+    for name in parents:
+        obj = getattr(obj, name, None)
+    if obj is None or not hasattr(obj, last):
+        raise ValueError(f"row {row!r}: its head has no parameter {path!r} to tune (Row.tune)")
+    setattr(obj, last, value)
 
 
 def row_config(cfg, row: Row, shot: int, seed: int):
@@ -142,6 +184,8 @@ class ProtocolResult:
         checkpoints: ``{(row, shot, seed): path}`` of each trained head's selected checkpoint (files
             that outlive the call only with ``out_dir`` or ``keep_runs``; load one with
             :func:`load_head`).
+        tuned: ``{(tuned row, shot, seed): {"parameter", "value", "val"}}`` for the rows with
+            :attr:`Row.tune`: the value chosen and the validation accuracy of every value tried.
         seconds: wall time of the whole protocol.
     """
 
@@ -155,6 +199,7 @@ class ProtocolResult:
     temperatures: dict = field(default_factory=dict)
     job_seconds: dict = field(default_factory=dict)
     checkpoints: dict = field(default_factory=dict)
+    tuned: dict = field(default_factory=dict)
     seconds: float = 0.0
 
     def table(self) -> list[dict]:
@@ -207,7 +252,8 @@ _SHARED: dict = {}
 
 def _job(job: tuple) -> dict:
     """Train (when there is something to train) and score one row, shot and seed."""
-    rcfg, row_name, trains, n, untrained, run_dir, in_worker = job
+    rcfg, row, trains, n, untrained, run_dir, in_worker = job
+    row_name = row.name
     if in_worker:
         torch.set_num_threads(1)
     features, test = _SHARED["features"], _SHARED["test"]
@@ -230,8 +276,31 @@ def _job(job: tuple) -> dict:
     out["result"] = evaluate_split(model.head, test, sampler, n,
                                    batch_episodes=rcfg.eval.batch_episodes, device=device)
     out["temperatures"] = model.head.temperatures() if hasattr(model.head, "temperatures") else None
+    out["tuned"] = None
+    if row.tune:
+        out["tuned"] = _tune(model.head, row, rcfg, features.val, device)
+        out["tuned_result"] = evaluate_split(model.head, test, sampler, n,
+                                             batch_episodes=rcfg.eval.batch_episodes, device=device)
     out["seconds"] = time.perf_counter() - t0
     return out
+
+
+def _tune(head, row: Row, rcfg, val, device) -> dict:
+    """Set ``row.tune``'s parameter of ``head`` to the value of its grid that scores best on
+    ``train.val_episodes`` validation episodes (the first of equals); returns what was tried."""
+    param, values = row.tune
+    if val is None:
+        raise ValueError(f"row {row.name!r} tunes {param!r} on the validation classes, but the features "
+                         "hold no val split")
+    sampler = val.sampler(rcfg.data.n_way, rcfg.data.k_shot, rcfg.data.test_queries, seed=rcfg.eval.seed,
+                          num_episodes=rcfg.train.val_episodes)
+    scores = {}
+    for v in values:
+        _set_path(head, param, v, row.name)
+        scores[v] = evaluate_split(head, val, sampler, batch_episodes=rcfg.eval.batch_episodes, device=device).mean
+    best = max(values, key=lambda v: scores[v])          # max keeps the first of equal scores
+    _set_path(head, param, best, row.name)
+    return {"parameter": param, "value": best, "val": scores}
 
 
 def _can_fork() -> bool:
@@ -272,7 +341,11 @@ def run_protocol(cfg, rows, shots=(1, 5), seeds=(0, 1, 2), features=None, out_di
         out_dir = tmp
     out_dir = Path(out_dir)
     workers = max(1, int(workers)) if _can_fork() else 1
-    result = ProtocolResult([r.name for r in rows], tuple(shots), tuple(seeds))
+    for row in rows:
+        if row.tune and (len(row.tune) != 2 or not row.tune[1]):
+            raise ValueError(f"row {row.name!r}: Row.tune must be (parameter, non-empty values), got {row.tune!r}")
+    names = [n for r in rows for n in (r.name, r.tuned_name) if n is not None]
+    result = ProtocolResult(names, tuple(shots), tuple(seeds))
     jobs, shared_from = [], {}
     for k in shots:
         for row in rows:
@@ -280,7 +353,7 @@ def run_protocol(cfg, rows, shots=(1, 5), seeds=(0, 1, 2), features=None, out_di
             trains = trainable_parameters(build_model(rcfg, "cpu", dim=features.dim)) > 0
             for s in (seeds if trains else seeds[:1]):   # nothing to train: the same head in every seed
                 run_dir = out_dir / _slug(row.name) / f"k{k}" / f"seed{s}"
-                jobs.append((row_config(cfg, row, k, s), row.name, trains, n, untrained, run_dir, workers > 1))
+                jobs.append((row_config(cfg, row, k, s), row, trains, n, untrained, run_dir, workers > 1))
             if not trains:
                 shared_from[row.name, k] = seeds[0]
     jobs.sort(key=lambda j: (not j[2], -j[0].data.k_shot))     # longest first: trained, 5-shot
@@ -317,5 +390,12 @@ def run_protocol(cfg, rows, shots=(1, 5), seeds=(0, 1, 2), features=None, out_di
                     result.checkpoints[key] = o["checkpoint"]
                 if o["temperatures"] is not None:
                     result.temperatures[key] = o["temperatures"]
+                if o["tuned"] is not None:                # the tuned twin: the same head, the chosen value
+                    twin = (row.tuned_name, k, s)
+                    result.results[twin], result.tuned[twin] = o["tuned_result"], o["tuned"]
+                    result.trained[twin], result.val[twin] = o["trained"], o["val"]
+                    result.job_seconds[twin] = 0.0
+                    if o["checkpoint"] is not None:
+                        result.checkpoints[twin] = o["checkpoint"]
     result.seconds = time.perf_counter() - t0
     return result

@@ -88,9 +88,55 @@ def test_protocol_numbers_do_not_depend_on_the_worker_count(setup):
 def test_rows_are_the_books_table():
     from lga.engine.protocol import ablation_rows, baseline_rows, headline_rows
     from lga.models.lga import ABLATION_CHAIN, LGAConfig
-    names = [r.name for r in headline_rows()]
+    rows = headline_rows()
+    names = [r.name for r in rows]
     assert names[:3] == ["ProtoNet", "OTAM", "label-only"] and names[3:] == list(ABLATION_CHAIN)
+    assert [r.tuned_name for r in rows[:3]] == [None, "OTAM, tuned", "label-only, tuned"]
+    assert rows[1].tune[0] == "lbda" and rows[2].tune[0] == "otam_lbda" and 0.5 in rows[1].tune[1]
+    assert not any(r.tune for r in rows[3:])
     assert baseline_rows()[2].head == "label_only" and baseline_rows()[1].head_args["lbda"] == 0.5
     for row in ablation_rows(shot_rule="mean_distance"):
         assert LGAConfig(**row.head_args) == LGAConfig(**{**vars(ABLATION_CHAIN[row.name]),
                                                            "shot_rule": "mean_distance"})
+
+
+def test_a_tuned_row_chooses_its_parameter_on_validation_and_reports_both(setup):
+    """Row.tune: the value of the grid best on validation episodes, the same trained head reported as
+    given and as '<name>, tuned'; each number is what evaluate_split gives for that value."""
+    from lga.engine.evaluate import evaluate_split
+    from lga.engine.protocol import Row, load_head, run_protocol
+    cfg, feats = setup
+    grid = (0.01, 0.5, 5.0)
+    rows = [Row("OTAM", "otam", {"lbda": 0.5}, tune=("lbda", grid)),
+            Row("full LGA", "lga", {"num_heads": 2}, tune=("config.alpha", (0.0, 1.0)))]
+    res = run_protocol(cfg, rows, shots=(1,), seeds=(0,), features=feats, progress=False, workers=1,
+                       keep_runs=False)
+    assert res.rows == ["OTAM", "OTAM, tuned", "full LGA", "full LGA, tuned"]
+    val = feats.val.sampler(3, 1, 1, seed=cfg.eval.seed, num_episodes=cfg.train.val_episodes)
+    test = feats.test.sampler(3, 1, 1, seed=cfg.eval.seed, num_episodes=cfg.eval.episodes)
+    head = load_head(cfg, rows[0], 1, 0, dim=feats.dim)
+    scores = {}
+    for v in grid:
+        head.lbda = v
+        scores[v] = evaluate_split(head, feats.val, val).mean
+    tuned = res.tuned["OTAM, tuned", 1, 0]
+    assert tuned["parameter"] == "lbda" and tuned["val"] == pytest.approx(scores)
+    assert tuned["value"] == max(grid, key=scores.get)
+    head.lbda = tuned["value"]
+    np.testing.assert_array_equal(res.results["OTAM, tuned", 1, 0].accuracies, evaluate_split(head, feats.test, test).accuracies)
+    head.lbda = 0.5                                          # the row as given keeps its own value
+    np.testing.assert_array_equal(res.results["OTAM", 1, 0].accuracies, evaluate_split(head, feats.test, test).accuracies)
+    # a trained row: the twin is the same checkpoint with the chosen value set after training
+    assert res.trained["full LGA, tuned", 1, 0] and res.checkpoints["full LGA, tuned", 1, 0] == res.checkpoints["full LGA", 1, 0]
+    assert res.tuned["full LGA, tuned", 1, 0]["value"] in (0.0, 1.0)
+
+
+def test_a_row_tuning_what_its_head_lacks_fails_naming_it(setup):
+    from lga.engine.protocol import Row, run_protocol
+    cfg, feats = setup
+    with pytest.raises(ValueError, match="'ProtoNet'.*'lbda'"):
+        run_protocol(cfg, [Row("ProtoNet", "protonet", {}, tune=("lbda", (0.1,)))], shots=(1,), seeds=(0,),
+                     features=feats, progress=False)
+    with pytest.raises(ValueError, match="Row.tune"):
+        run_protocol(cfg, [Row("OTAM", "otam", {}, tune=("lbda", ()))], shots=(1,), seeds=(0,),
+                     features=feats, progress=False)
