@@ -4,6 +4,8 @@
     python benchmarks/chapters.py                 # every chapter of _toc.yml, outputs discarded
     python benchmarks/chapters.py --write         # ... and save the executed notebooks in place
     python benchmarks/chapters.py --write --fresh-cache      # the whole book from an empty data cache
+    python benchmarks/chapters.py --first-run     # each chapter from an empty cache of its own: record
+                                                  # only its time (the header's {{ first_run_time }})
     python benchmarks/chapters.py book/01_few_shot.ipynb --write
     python benchmarks/chapters.py --missing --write   # only chapters that have no outputs at all
     python benchmarks/chapters.py --threads 2 --out /tmp/two --keep-going
@@ -24,6 +26,12 @@ With ``--write`` each notebook also records how it was executed, after the run, 
 - ``metadata.myst.substitutions``: ``run_time`` ("16.5 min"), ``run_threads``, ``run_date`` and
   ``run_machine``, the text the chapter's header shows with ``{{ run_time }}`` (a MyST substitution,
   resolved when the book is built: the time stated is the time of the run whose outputs are shown).
+
+With ``--first-run`` each chapter is executed from an empty data cache of its own, as by a reader who
+opens only this chapter on a fresh machine (it generates AtomicActions, encodes the frame features,
+... before its own work); the outputs are discarded and only the time is recorded, in
+``metadata.lga.first_run`` (``threads``, ``seconds``, ``date``, ``machine``) and the substitutions
+``first_run_time`` and ``first_run_date``. The chapters' headers give both times.
 
 Times depend on the machine and its load: they are figures, not tests.
 """
@@ -113,6 +121,20 @@ def record(nb, threads: int, seconds: float, fresh_cache: bool) -> None:
                  "run_date": now.date().isoformat(), "run_machine": f"{cpu['cores']}-core {cpu['cpu']}"})
 
 
+def record_first_run(path: Path, threads: int, seconds: float) -> None:
+    """Write the time of a run from an empty data cache into the notebook at ``path`` (its metadata
+    only: cells and outputs are kept as they are)."""
+    nb = nbformat.read(path, as_version=4)
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    seconds = round(seconds, 1)
+    nb.metadata.setdefault("lga", {})["first_run"] = {
+        "threads": threads, "seconds": seconds, "date": now.isoformat(), "fresh_cache": True,
+        "machine": machine(), "python": platform.python_version(), "torch": version("torch")}
+    nb.metadata.setdefault("myst", {}).setdefault("substitutions", {}).update(
+        {"first_run_time": format_duration(seconds), "first_run_date": now.date().isoformat()})
+    nbformat.write(nb, path)
+
+
 def execute(path: Path, write: bool, timeout: int, threads: int = 1, data_dir: str | None = None,
             fresh_cache: bool = False, out: Path | None = None, keep_going: bool = False) -> float:
     """Execute the notebook at ``path`` in a fresh kernel with ``threads`` threads; return seconds.
@@ -176,7 +198,13 @@ def main(argv: list[str] | None = None) -> int:
                    help="a chapter whose cell fails is reported and the run goes on with the next one")
     p.add_argument("--fresh-cache", action="store_true",
                    help="run with a new, empty LGA_DATA_DIR (removed afterwards), as make test does")
+    p.add_argument("--first-run", action="store_true",
+                   help="each chapter from an empty data cache of its own; record only its time")
     a = p.parse_args(argv)
+    if a.first_run and (a.write or a.out is not None or a.fresh_cache or a.keep_going):
+        p.error("--first-run records only the time: give it without --write, --out, --fresh-cache, --keep-going")
+    if a.first_run and os.environ.get(CLAIMS_ENV, "raise") != "raise":
+        p.error(f"--first-run with {CLAIMS_ENV} set: the time recorded is that of a passing run (unset it)")
     if a.threads < 1:
         p.error("--threads must be at least 1")
     if a.write and a.out is not None:
@@ -191,14 +219,23 @@ def main(argv: list[str] | None = None) -> int:
             return 0
     data_dir = tempfile.mkdtemp(prefix="lga-chapters.") if a.fresh_cache else None
     width = max(len(shown(p)) for p in paths)
-    print(f"{len(paths)} notebook(s), {a.threads} thread(s) each, data cache: "
-          f"{data_dir + ' (empty, removed afterwards)' if data_dir else os.environ.get('LGA_DATA_DIR', '~/.cache/lga')}",
+    cache = (data_dir + " (empty, removed afterwards)" if data_dir else "a new, empty one per chapter" if a.first_run
+             else os.environ.get("LGA_DATA_DIR", "~/.cache/lga"))
+    print(f"{len(paths)} notebook(s), {a.threads} thread(s) each, data cache: {cache}",
           flush=True)
     total = 0.0
     try:
         for path in paths:
-            seconds = execute(path, a.write, a.timeout, a.threads, data_dir, fresh_cache=a.fresh_cache,
-                              out=a.out, keep_going=a.keep_going)
+            if a.first_run:
+                own = tempfile.mkdtemp(prefix="lga-first-run.")
+                try:
+                    seconds = execute(path, False, a.timeout, a.threads, own)
+                finally:
+                    shutil.rmtree(own, ignore_errors=True)
+                record_first_run(path, a.threads, seconds)
+            else:
+                seconds = execute(path, a.write, a.timeout, a.threads, data_dir, fresh_cache=a.fresh_cache,
+                                  out=a.out, keep_going=a.keep_going)
             total += seconds
             print(f"{shown(path):{width}s}  {seconds:7.1f} s  ({format_duration(seconds)})", flush=True)
     finally:

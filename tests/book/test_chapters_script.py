@@ -98,3 +98,40 @@ def test_report_mode_lists_every_failing_claim_and_refuses_to_write(tmp_path, mo
     assert "cell 0: CLAIM FAILS: the chapter's claim does not hold: one is more than two (1 vs 2)" in out
     assert "cell 1: CLAIM FAILS: loss = 3 is outside its expected band [0, 1]" in out
     assert "two is more than one" not in out
+
+
+@pytest.mark.slow          # runs a notebook in a fresh kernel through the script
+def test_first_run_times_a_run_from_an_empty_cache_and_keeps_the_notebook(tmp_path, monkeypatch):
+    """--first-run: each chapter in an empty data cache of its own (removed afterwards); only its time
+    is recorded (metadata.lga.first_run, {{ first_run_time }}); cells, outputs and the warm run's
+    record stay as they were."""
+    seen = tmp_path / "seen.json"
+    nb = new_notebook(cells=[
+        new_markdown_cell("# A chapter\n\n**Run time.** {{ run_time }}, first run {{ first_run_time }}"),
+        new_code_cell("import json, os\n"
+                      f"open({str(seen)!r}, 'w').write(json.dumps({{'data': os.environ['LGA_DATA_DIR'],\n"
+                      "    'empty': not os.listdir(os.environ['LGA_DATA_DIR']), 'omp': os.environ['OMP_NUM_THREADS']}))\n"
+                      "print('run')"),
+    ])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["lga"] = {"execution": {"seconds": 3.0, "fresh_cache": False}}
+    nb.metadata["myst"] = {"substitutions": {"run_time": "3 s"}}
+    path = tmp_path / "chapter.ipynb"
+    nbformat.write(nb, path)
+    cells_before = nbformat.read(path, as_version=4).cells
+
+    assert chapters.main([str(path), "--first-run"]) == 0
+
+    done = nbformat.read(path, as_version=4)
+    assert done.cells == cells_before                                 # no output saved
+    run = json.loads(seen.read_text())
+    assert run["empty"] and "lga-first-run." in run["data"] and run["omp"] == "1"
+    assert not Path(run["data"]).exists(), "the chapter's empty data cache must be removed afterwards"
+    first = done.metadata["lga"]["first_run"]
+    assert first["fresh_cache"] is True and first["threads"] == 1 and first["seconds"] > 0
+    assert done.metadata["lga"]["execution"] == {"seconds": 3.0, "fresh_cache": False}
+    subs = done.metadata["myst"]["substitutions"]
+    assert subs["first_run_time"] == chapters.format_duration(first["seconds"]) and subs["run_time"] == "3 s"
+    assert subs["first_run_date"] == first["date"][:10]
+    with pytest.raises(SystemExit):
+        chapters.main([str(path), "--first-run", "--write"])
