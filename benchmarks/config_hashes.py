@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "tests" / "data" / "resolved_config_hashes.json"
+OUT = ROOT / "tests" / "fixtures" / "resolved_config_hashes.json"
 
 
 def canonical(data: dict) -> str:
