@@ -18,7 +18,11 @@ spread measured over seeds and thread counts (README, "Writing a chapter").
 
 Glued values are recorded by myst-nb's ``glue`` (the ``book`` extra) and shown only where the prose
 refers to them; without myst-nb (a reader's ``pip install lga``) nothing is recorded and the
-functions still return and check their values.
+functions still return and check their values. ``glue_number`` and ``check_band`` return their value, so
+a cell that ends with one of them ends it with ``;`` (a bare value would be displayed under the cell).
+
+Importing this module also applies :func:`lga.viz.use_book_style` (the figures' minimum font sizes),
+so every chapter's figures, also those drawn before the chapter imports :mod:`lga.viz`, are legible.
 """
 
 from __future__ import annotations
@@ -29,6 +33,10 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+
+from lga.viz import use_book_style
+
+use_book_style()
 
 try:
     from myst_nb import glue as _glue

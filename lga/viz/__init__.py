@@ -1,6 +1,12 @@
 """Plots and interactive explorers used by the book. Each returns its matplotlib figure or widget.
 
 General helpers live here; chapter-specific ones in submodules (``lga.viz.<topic>``).
+
+Legibility: every text of a figure is at least :data:`MIN_FONT_PT` points, and the book renders its
+figures at :data:`FIGURE_DPI`, so the smallest letters are at least :data:`MIN_FONT_PX` pixels tall.
+Figures use the named sizes (:data:`FONT_SMALL`, :data:`FONT_TITLE`), never a smaller number;
+:func:`use_book_style` (applied on import, here and by :mod:`lga.book`) raises matplotlib's defaults to
+the same minimum. ``tests/book/test_figures.py`` checks the stored figures and every plot of this package.
 """
 
 from __future__ import annotations
@@ -9,10 +15,57 @@ import html
 import io
 import string
 
-import matplotlib.pyplot as plt
+import matplotlib
 import numpy as np
 
 PHASE_COLORS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e")
+
+#: the smallest font of any figure, in points (tick labels, legends, numbers written in cells)
+MIN_FONT_PT = 8
+#: tick labels, legends and annotations: the minimum itself
+FONT_SMALL = MIN_FONT_PT
+#: axes titles
+FONT_TITLE = 10
+#: matplotlib's base size (``font.size``); its relative sizes ("small", "large") scale with it
+FONT_BASE = 10
+#: the resolution of the book's figures (dots per inch; matplotlib's default ``figure.dpi``)
+FIGURE_DPI = 100
+#: the smallest letters a reader sees, in pixels: MIN_FONT_PT at FIGURE_DPI is 8 / 72 * 100 = 11.1 px
+MIN_FONT_PX = 10
+#: the narrowest figure the book shows, in pixels (5 inches at FIGURE_DPI): narrower ones crowd
+#: their labels and titles
+MIN_FIGURE_PX = 500
+
+#: rcParams holding a font size, and the named size each is raised to when it resolves below the minimum
+_RC_SIZES = {"xtick.labelsize": FONT_SMALL, "ytick.labelsize": FONT_SMALL, "legend.fontsize": FONT_SMALL,
+             "legend.title_fontsize": FONT_SMALL, "axes.labelsize": FONT_SMALL,
+             "axes.titlesize": FONT_TITLE, "figure.titlesize": FONT_TITLE}
+
+
+def font_points(size) -> float:
+    """A matplotlib font size (points, or a name such as ``"small"``) in points, under the current rcParams."""
+    from matplotlib.font_manager import FontProperties
+
+    return FontProperties(size=size).get_size_in_points()
+
+
+def use_book_style() -> None:
+    """Raise matplotlib's default sizes to the book's minimum; leave larger ones (a reader's own) alone.
+
+    Sets ``font.size`` to at least :data:`FONT_BASE`, every font size of ``_RC_SIZES`` (ticks,
+    legends, axes labels and titles) that resolves below :data:`MIN_FONT_PT` to its named size, and
+    ``figure.dpi`` to at least :data:`FIGURE_DPI`. Applied when :mod:`lga.viz` or :mod:`lga.book`
+    is imported; calling it again is harmless.
+    """
+    rc = matplotlib.rcParams
+    rc["font.size"] = max(float(rc["font.size"]), FONT_BASE)
+    for key, named in _RC_SIZES.items():
+        if rc[key] is not None and font_points(rc[key]) < MIN_FONT_PT:
+            rc[key] = named
+    rc["figure.dpi"] = max(float(rc["figure.dpi"]), FIGURE_DPI)
+
+
+use_book_style()
 
 
 class _EscapingFormatter(string.Formatter):
@@ -52,7 +105,7 @@ def frame_strip(ax, frames, bounds=None, title: str | None = None, frame_ids=Non
         canvas[:, i * (w + gap): i * (w + gap) + w] = frames[i]
     ax.imshow(canvas, interpolation="nearest")
     ax.set_xticks([i * (w + gap) + w / 2 for i in range(t)])
-    ax.set_xticklabels([str(f) for f in (frame_ids if frame_ids is not None else range(t))], fontsize=7)
+    ax.set_xticklabels([str(f) for f in (frame_ids if frame_ids is not None else range(t))], fontsize=FONT_SMALL)
     ax.set_yticks([])
     if bounds is not None:
         for p in range(len(bounds) - 1):
@@ -61,7 +114,7 @@ def frame_strip(ax, frames, bounds=None, title: str | None = None, frame_ids=Non
                     lw=4, solid_capstyle="butt", clip_on=False)
         ax.set_ylim(h + 4, -0.5)
     if title:
-        ax.set_title(title, fontsize=9, loc="left")
+        ax.set_title(title, fontsize=FONT_TITLE, loc="left")
     for s in ax.spines.values():
         s.set_visible(False)
     return ax
@@ -69,6 +122,8 @@ def frame_strip(ax, frames, bounds=None, title: str | None = None, frame_ids=Non
 
 def show_episode(clips, episode, class_names, frame: int | None = None):
     """One episode as a grid: a row per class, its support shots then its queries (middle frame)."""
+    import matplotlib.pyplot as plt
+
     clips = np.asarray(clips)
     t = clips.shape[1]
     frame = t // 2 if frame is None else frame
@@ -81,7 +136,7 @@ def show_episode(clips, episode, class_names, frame: int | None = None):
             ax = axes[c, j]
             ax.imshow(clips[episode.support[c * k + j], frame])
             if c == 0:
-                ax.set_title("support", fontsize=8)
+                ax.set_title("support", fontsize=FONT_SMALL)
         for j in range(q):
             ax = axes[c, k + j]
             ax.imshow(clips[episode.query[c * q + j], frame])
@@ -89,8 +144,8 @@ def show_episode(clips, episode, class_names, frame: int | None = None):
                 s.set_edgecolor("#d95f02")
                 s.set_linewidth(2)
             if c == 0:
-                ax.set_title("query", fontsize=8)
-        axes[c, 0].set_ylabel(class_names[int(episode.classes[c])], fontsize=8, rotation=0,
+                ax.set_title("query", fontsize=FONT_SMALL)
+        axes[c, 0].set_ylabel(class_names[int(episode.classes[c])], fontsize=FONT_SMALL, rotation=0,
                               ha="right", va="center")
     for ax in axes.flat:
         ax.set_xticks([])
@@ -101,6 +156,8 @@ def show_episode(clips, episode, class_names, frame: int | None = None):
 
 def learning_curve(history, window: int = 25, ax=None):
     """Training loss and episode accuracy (running means over ``window`` episodes)."""
+    import matplotlib.pyplot as plt
+
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 3))
     kernel = np.ones(window) / window
@@ -116,6 +173,8 @@ def learning_curve(history, window: int = 25, ax=None):
 
 def accuracy_bars(names, means, cis, ax=None, chance: float | None = None, title: str | None = None):
     """Bar chart of accuracies (0..1) with 95% confidence intervals."""
+    import matplotlib.pyplot as plt
+
     if ax is None:
         _, ax = plt.subplots(figsize=(1.2 * len(names) + 2, 3))
     x = np.arange(len(names))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.patches import Rectangle
 
-from . import anatomy_html, linked_pages
+from . import FONT_SMALL, FONT_TITLE, anatomy_html, linked_pages
 
 __all__ = ["similarity_heatmap", "anatomy_browser"]
 
@@ -24,12 +24,13 @@ def similarity_heatmap(ax, sim, names, pairs=(), title: str | None = None, vmin:
     Args:
         ax: a matplotlib axes.
         sim: the similarity matrix (array-like, ``[C, C]``).
-        names: the ``C`` class names (tick labels).
+        names: the ``C`` class names: the row labels, each followed by its number (1..C), which
+            labels the columns (long names written once, at a legible size).
         pairs: index pairs ``(i, j)`` to outline in red (both ``(i, j)`` and ``(j, i)``), e.g. the
             hard pairs.
         title: axes title.
         vmin, vmax, cmap: colour scale.
-        show_names: write the class names as tick labels.
+        show_names: write the names and numbers as tick labels (off for panels beside the first).
 
     Returns the image (for a colour bar).
     """
@@ -38,16 +39,17 @@ def similarity_heatmap(ax, sim, names, pairs=(), title: str | None = None, vmin:
     for i, j in pairs:
         for a, b in ((i, j), (j, i)):
             ax.add_patch(Rectangle((b - 0.5, a - 0.5), 1, 1, fill=False, ec="red", lw=1.5))
-    if show_names:
-        ax.set_xticks(range(len(names)))
-        ax.set_xticklabels(names, rotation=90, fontsize=6)
-        ax.set_yticks(range(len(names)))
-        ax.set_yticklabels(names, fontsize=6)
+    if show_names:   # names once, on the rows, each with its number; the columns carry the numbers
+        numbers = [str(i + 1) for i in range(len(names))]
+        every = 1 if len(names) <= 12 else 2          # two-digit numbers need two cells apart
+        ax.set_xticks(range(0, len(names), every), numbers[::every], fontsize=FONT_SMALL)
+        ax.set_yticks(range(len(names)), [f"{n}  {k}" for n, k in zip(names, numbers)], fontsize=FONT_SMALL)
+        ax.set_xlabel("class (number of its row)", fontsize=FONT_SMALL)
     else:
         ax.set_xticks([])
         ax.set_yticks([])
     if title:
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize=FONT_TITLE)
     return im
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import FONT_SMALL, FONT_TITLE
 from .results import accuracy_vs  # noqa: F401  (chapter 10 calls it as beyond.accuracy_vs)
 
 
@@ -32,10 +33,10 @@ def paired_differences(ax, comparisons, reference: str, title: str | None = None
                     mfc=color if c.significant else "white")
     ax.axvline(0, ls="--", color="grey", lw=1)
     ax.set_yticks(y)
-    ax.set_yticklabels(labels, fontsize=8)
+    ax.set_yticklabels(labels, fontsize=FONT_SMALL)
     ax.set_ylim(len(labels) - 0.5, -0.5)
     ax.set_xlabel(f"difference to {reference}\n(points, paired 95% interval)")
     ax.grid(axis="x", alpha=0.3)
     if title:
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize=FONT_TITLE)
     return ax

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import FONT_SMALL, FONT_TITLE
+
 
 def attention_map(ax, att, title: str | None = None, row_labels=None, annotate: bool = True):
     """Draw one ``[L, L]`` attention matrix (row i: query phase i, column j: key phase j; rows sum to 1).
@@ -17,16 +19,16 @@ def attention_map(ax, att, title: str | None = None, row_labels=None, annotate: 
     L = att.shape[0]
     im = ax.imshow(att, cmap="viridis", vmin=0, vmax=1)
     ax.set_xticks(range(L))
-    ax.set_xticklabels([f"f{j + 1}" for j in range(L)], fontsize=7)
+    ax.set_xticklabels([f"f{j + 1}" for j in range(L)], fontsize=FONT_SMALL)
     ax.set_yticks(range(L))
-    ax.set_yticklabels(row_labels if row_labels is not None else [f"Q{i + 1}" for i in range(L)], fontsize=7)
+    ax.set_yticklabels(row_labels if row_labels is not None else [f"Q{i + 1}" for i in range(L)], fontsize=FONT_SMALL)
     if annotate:
         for i in range(L):
             for j in range(L):
-                ax.text(j, i, f"{att[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                ax.text(j, i, f"{att[i, j]:.2f}", ha="center", va="center", fontsize=FONT_SMALL,
                         color="black" if att[i, j] > 0.6 else "white")
     if title:
-        ax.set_title(title, fontsize=8)
+        ax.set_title(title, fontsize=FONT_TITLE)
     return im
 
 

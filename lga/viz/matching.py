@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import PHASE_COLORS
+from . import FONT_SMALL, FONT_TITLE, PHASE_COLORS
 
 
 def distance_matrix(ax, dist, path=None, title: str | None = None, vmax: float | None = None):
@@ -22,9 +22,9 @@ def distance_matrix(ax, dist, path=None, title: str | None = None, vmax: float |
     ax.set_ylabel("frame")
     ax.set_xticks(range(dist.shape[1]))
     ax.set_yticks(range(dist.shape[0]))
-    ax.tick_params(labelsize=7)
+    ax.tick_params(labelsize=FONT_SMALL)
     if title:
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize=FONT_TITLE)
     ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     return im
 
@@ -51,8 +51,8 @@ def grouped_accuracy_bars(ax, results, chance: float | None = None, title: str |
     ax.set_ylim(0, 100)
     if chance is not None:
         ax.axhline(100 * chance, ls="--", color="grey", lw=1)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.legend(fontsize=FONT_SMALL, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     if title:
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize=FONT_TITLE)
     ax.grid(axis="y", alpha=0.3)
     return ax

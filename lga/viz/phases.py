@@ -7,7 +7,7 @@ import html
 import matplotlib.pyplot as plt
 import numpy as np
 
-from . import PHASE_COLORS, linked_pages
+from . import FONT_SMALL, FONT_TITLE, PHASE_COLORS, linked_pages
 
 
 def merge_history(ax, steps, title: str | None = None):
@@ -29,10 +29,10 @@ def merge_history(ax, steps, title: str | None = None):
     ax.set_xticks(np.arange(T) + 0.5)
     ax.set_xticklabels(range(T))
     ax.set_yticks(np.arange(len(steps)) + 0.5)
-    ax.set_yticklabels([f"{len(b) - 1} clusters" for b in steps], fontsize=8)
+    ax.set_yticklabels([f"{len(b) - 1} clusters" for b in steps], fontsize=FONT_SMALL)
     ax.set_xlabel("frame")
     if title:
-        ax.set_title(title, fontsize=9, loc="left")
+        ax.set_title(title, fontsize=FONT_TITLE, loc="left")
     return ax
 
 
@@ -49,10 +49,10 @@ def mask_image(ax, masks, title: str | None = None):
     ax.set_xticks(np.arange(T) + 0.5)
     ax.set_xticklabels(range(T))
     ax.set_yticks(np.arange(L) + 0.5)
-    ax.set_yticklabels([f"phase {i + 1}" for i in range(L)], fontsize=8)
+    ax.set_yticklabels([f"phase {i + 1}" for i in range(L)], fontsize=FONT_SMALL)
     ax.set_xlabel("frame")
     if title:
-        ax.set_title(title, fontsize=9, loc="left")
+        ax.set_title(title, fontsize=FONT_TITLE, loc="left")
     return ax
 
 

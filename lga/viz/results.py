@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import PHASE_COLORS
+from . import FONT_SMALL, FONT_TITLE, PHASE_COLORS
 
 PALETTE = ("#7f7f7f", "#1b9e77", "#7570b3", "#d95f02")
 _COLORS = list(PHASE_COLORS) + ["#666666", "#a6761d"]
@@ -26,8 +26,8 @@ def accuracy_table_bars(ax, names, results, groups=None, title: str | None = Non
     y = np.arange(len(names))
     ax.barh(y, means, xerr=cis, capsize=3, color=[colour.get(n, PALETTE[0]) for n in names])
     for yi, m in zip(y, means):
-        ax.text(m + 1, yi, f"{m:.1f}", va="center", fontsize=7)
-    ax.set_yticks(y, list(names), fontsize=8)
+        ax.text(m + 1, yi, f"{m:.1f}", va="center", fontsize=FONT_SMALL)
+    ax.set_yticks(y, list(names), fontsize=FONT_SMALL)
     if not ax.yaxis_inverted():          # axes sharing y are inverted once, not twice
         ax.invert_yaxis()
     if chance is not None:
@@ -35,7 +35,7 @@ def accuracy_table_bars(ax, names, results, groups=None, title: str | None = Non
     ax.set_xlim(0, min(100, max(means + cis) + 10))
     ax.set_xlabel("accuracy (%), 95% interval")
     if title:
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize=FONT_TITLE)
 
 
 def accuracy_vs(ax, xs, curves, xlabel: str, chance: float | None = None, title: str | None = None):
@@ -62,9 +62,9 @@ def accuracy_vs(ax, xs, curves, xlabel: str, chance: float | None = None, title:
     ax.set_xlabel(xlabel)
     ax.set_ylabel("accuracy (%), 95% interval")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=FONT_SMALL)
     if title:
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize=FONT_TITLE)
     return ax
 
 
@@ -80,11 +80,11 @@ def gain_bars(ax, rows, reported, ours, title: str | None = None):
     ax.barh(y + 0.2, [100 * c.diff for c in ours], height=0.4, xerr=[100 * c.ci95 for c in ours],
             capsize=2, color=PALETTE[1], label="ours (AtomicActions, paired 95% CI)")
     ax.axvline(0, color="k", lw=0.8)
-    ax.set_yticks(y, list(rows), fontsize=8)
+    ax.set_yticks(y, list(rows), fontsize=FONT_SMALL)
     if not ax.yaxis_inverted():          # axes sharing y are inverted once, not twice
         ax.invert_yaxis()
     ax.set_xlabel("accuracy gain over the first row (points)")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=FONT_SMALL)
     ax.grid(axis="x", alpha=0.3)
     if title:
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize=FONT_TITLE)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import FONT_SMALL, FONT_TITLE
+
 
 def run_curves(axes, rows, title: str | None = None):
     """Three panels from :func:`lga.engine.train.read_log` rows: loss, accuracy, learning rate.
@@ -25,7 +27,7 @@ def run_curves(axes, rows, title: str | None = None):
                          label="validation classes (95% CI)")
         best = int(np.argmax(va))
         axes[1].plot(vs[best], va[best], "o", ms=12, mfc="none", mec="k", label="selected")
-        axes[1].legend(fontsize=7, loc="lower right")
+        axes[1].legend(fontsize=FONT_SMALL, loc="lower right")
     axes[1].set_ylabel("accuracy (%)")
     axes[2].plot(steps, [r["lr"] for r in train], lw=1.5)
     axes[2].set_ylabel("learning rate")
@@ -33,7 +35,7 @@ def run_curves(axes, rows, title: str | None = None):
         ax.set_xlabel("optimizer step")
         ax.grid(alpha=0.3)
     if title:
-        axes[1].set_title(title, fontsize=9)
+        axes[1].set_title(title, fontsize=FONT_TITLE)
 
 
 def schedule_curves(ax, schedules: dict):
@@ -44,5 +46,5 @@ def schedule_curves(ax, schedules: dict):
     ax.set_xlabel("fraction of training")
     ax.set_ylabel("LR multiplier")
     ax.set_yscale("log")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=FONT_SMALL)
     ax.grid(alpha=0.3)
