@@ -22,8 +22,8 @@ fusion) is scored as it is, the same in every seed.
 A row can also have one free parameter chosen on the validation classes after training
 (:attr:`Row.tune`, e.g. OTAM's soft-min temperature): the protocol then reports two rows from the
 one trained head, the row as given (``"OTAM"``, the published value) and ``"OTAM, tuned"`` (the value
-of the grid that scores best on ``train.val_episodes`` validation episodes), so a baseline gets the
-same validation budget as LGA's fusion weight (:func:`tuned_baseline_rows`).
+of the grid that scores best on validation episodes, ``tune_episodes`` of them), so a baseline gets
+the same validation budget as LGA's fusion weight (:func:`tuned_baseline_rows`).
 """
 
 from __future__ import annotations
@@ -72,7 +72,8 @@ class Row:
         head_args: ``model.head_args``.
         overrides: further ``--set`` overrides for this row only (e.g. ``("train.lr=1e-3",)``).
         tune: ``(attribute, values)``: a parameter of the head (an attribute path such as ``"lbda"``
-            or ``"config.alpha"``) chosen after training among ``values`` on the validation classes.
+            or ``"config.alpha"``) chosen after training among ``values`` on the validation classes
+            (:func:`run_protocol`'s ``tune_episodes``).
             The row is then reported twice, as given and as ``name + TUNED_SUFFIX`` (same trained
             head, the chosen value); ``()`` for none. The value must not change training: it is
             set on the trained head only.
@@ -252,7 +253,7 @@ _SHARED: dict = {}
 
 def _job(job: tuple) -> dict:
     """Train (when there is something to train) and score one row, shot and seed."""
-    rcfg, row, trains, n, untrained, run_dir, in_worker = job
+    rcfg, row, trains, n, untrained, run_dir, in_worker, tune_episodes = job
     row_name = row.name
     if in_worker:
         torch.set_num_threads(1)
@@ -278,22 +279,23 @@ def _job(job: tuple) -> dict:
     out["temperatures"] = model.head.temperatures() if hasattr(model.head, "temperatures") else None
     out["tuned"] = None
     if row.tune:
-        out["tuned"] = _tune(model.head, row, rcfg, features.val, device)
+        out["tuned"] = _tune(model.head, row, rcfg, features.val, tune_episodes, device)
         out["tuned_result"] = evaluate_split(model.head, test, sampler, n,
                                              batch_episodes=rcfg.eval.batch_episodes, device=device)
     out["seconds"] = time.perf_counter() - t0
     return out
 
 
-def _tune(head, row: Row, rcfg, val, device) -> dict:
+def _tune(head, row: Row, rcfg, val, episodes: int, device) -> dict:
     """Set ``row.tune``'s parameter of ``head`` to the value of its grid that scores best on
-    ``train.val_episodes`` validation episodes (the first of equals); returns what was tried."""
+    ``episodes`` validation episodes (seeded by ``eval.seed``; the first of equals); returns what was
+    tried."""
     param, values = row.tune
     if val is None:
         raise ValueError(f"row {row.name!r} tunes {param!r} on the validation classes, but the features "
                          "hold no val split")
     sampler = val.sampler(rcfg.data.n_way, rcfg.data.k_shot, rcfg.data.test_queries, seed=rcfg.eval.seed,
-                          num_episodes=rcfg.train.val_episodes)
+                          num_episodes=episodes)
     scores = {}
     for v in values:
         _set_path(head, param, v, row.name)
@@ -309,7 +311,7 @@ def _can_fork() -> bool:
 
 def run_protocol(cfg, rows, shots=(1, 5), seeds=(0, 1, 2), features=None, out_dir=None,
                  episodes: int | None = None, untrained: bool = False, progress: bool = True,
-                 keep_runs: bool = False, workers: int = 1) -> ProtocolResult:
+                 keep_runs: bool = False, workers: int = 1, tune_episodes: int | None = None) -> ProtocolResult:
     """Train and score ``rows`` for every shot and seed through the engine, on shared test episodes.
 
     Args:
@@ -326,6 +328,8 @@ def run_protocol(cfg, rows, shots=(1, 5), seeds=(0, 1, 2), features=None, out_di
             so the features are shared, never copied; where fork is unavailable or unsafe, macOS and
             Windows, the rows run one after the other). ``workers=2`` on 2 cores about halves the
             time; the numbers do not depend on it.
+        tune_episodes: validation episodes on which the rows with :attr:`Row.tune` choose their
+            value (default ``train.val_episodes``, those that select the checkpoints).
     """
     t0 = time.perf_counter()
     split = cfg.eval.split
@@ -353,7 +357,8 @@ def run_protocol(cfg, rows, shots=(1, 5), seeds=(0, 1, 2), features=None, out_di
             trains = trainable_parameters(build_model(rcfg, "cpu", dim=features.dim)) > 0
             for s in (seeds if trains else seeds[:1]):   # nothing to train: the same head in every seed
                 run_dir = out_dir / _slug(row.name) / f"k{k}" / f"seed{s}"
-                jobs.append((row_config(cfg, row, k, s), row, trains, n, untrained, run_dir, workers > 1))
+                jobs.append((row_config(cfg, row, k, s), row, trains, n, untrained, run_dir, workers > 1,
+                             tune_episodes or cfg.train.val_episodes))
             if not trains:
                 shared_from[row.name, k] = seeds[0]
     jobs.sort(key=lambda j: (not j[2], -j[0].data.k_shot))     # longest first: trained, 5-shot

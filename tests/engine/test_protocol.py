@@ -110,9 +110,9 @@ def test_a_tuned_row_chooses_its_parameter_on_validation_and_reports_both(setup)
     rows = [Row("OTAM", "otam", {"lbda": 0.5}, tune=("lbda", grid)),
             Row("full LGA", "lga", {"num_heads": 2}, tune=("config.alpha", (0.0, 1.0)))]
     res = run_protocol(cfg, rows, shots=(1,), seeds=(0,), features=feats, progress=False, workers=1,
-                       keep_runs=False)
+                       keep_runs=False, tune_episodes=30)
     assert res.rows == ["OTAM", "OTAM, tuned", "full LGA", "full LGA, tuned"]
-    val = feats.val.sampler(3, 1, 1, seed=cfg.eval.seed, num_episodes=cfg.train.val_episodes)
+    val = feats.val.sampler(3, 1, 1, seed=cfg.eval.seed, num_episodes=30)
     test = feats.test.sampler(3, 1, 1, seed=cfg.eval.seed, num_episodes=cfg.eval.episodes)
     head = load_head(cfg, rows[0], 1, 0, dim=feats.dim)
     scores = {}
