@@ -131,6 +131,10 @@ def stub_cells(nb) -> dict[str, tuple[int, list[str]]]:
 
 # --- the code-along notebook -----------------------------------------------------------------------
 
+#: a solution's admonition inside a markdown cell (a chapter's Exercises cell may end with Solution 1)
+SOLUTION_BLOCK = re.compile(r"^:::+\s*\{admonition\}\s*Solution\b.*?^:::+[ \t]*$\n?", flags=re.M | re.S)
+
+
 def is_solution(cell) -> bool:
     if "solution" in cell.metadata.get("tags", []):
         return True
@@ -146,6 +150,8 @@ def code_along(chapter: Path, docstrings: dict[str, str]) -> nbformat.NotebookNo
     for i, cell in enumerate(nb.cells):
         if is_solution(cell) or (cell.cell_type == "markdown" and cell.source.lstrip().startswith("## References")):
             continue
+        if cell.cell_type == "markdown":
+            cell.source = SOLUTION_BLOCK.sub("", cell.source).rstrip("\n")
         if cell.cell_type == "code":
             tags = cell.metadata.get("tags", [])
             if "stub" in tags:

@@ -13,7 +13,7 @@ import re
 import nbformat
 
 ROLE = re.compile(r"\{([\w:-]+)\}`([^`]*)`")
-ADMONITION = re.compile(r"^:::+\s*\{admonition\}\s*(.*?)\n((?::\w+:.*\n)*)(.*?)^:::+\s*$", flags=re.M | re.S)
+ADMONITION = re.compile(r"^:::+[ \t]*\{admonition\}[ \t]*([^\n]*)\n((?::\w+:[^\n]*\n)*)(.*?)^:::+[ \t]*$", flags=re.M | re.S)
 BIBLIOGRAPHY = re.compile(r"^```+\s*\{bibliography\}.*?^```+\s*$\n?", flags=re.M | re.S)
 TARGET = re.compile(r"^\([\w-]+\)=\s*$\n?", flags=re.M)
 SUBSTITUTION = re.compile(r"\{\{\s*(\w+)\s*\}\}")

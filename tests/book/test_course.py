@@ -56,7 +56,8 @@ def test_student_notebooks_hold_no_solution_and_stubs_keep_signature_and_docstri
     for path in sorted((course / "student").glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
         text = path.read_text()
-        for marker in ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS", "{glue:text}", "{term}", ":::{admonition} Solution"):
+        for marker in ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS", "{glue:text}", "{term}", ":::{admonition} Solution",
+                       "**Solution"):
             assert marker not in text, f"{path.name} contains {marker!r}"
         assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), f"{path.name} has outputs"
         assert not any("solution" in c.metadata.get("tags", []) for c in nb.cells), path.name
@@ -70,6 +71,16 @@ def test_student_notebooks_hold_no_solution_and_stubs_keep_signature_and_docstri
     matching = nbformat.read(course / "student" / "07_matching.ipynb", as_version=4)
     otam = next(c.source for c in matching.cells if "def my_otam" in c.source)
     assert "def my_otam(d, lbda=0.1):" in otam and "One-way OTAM" in otam and "logsumexp" not in otam
+
+
+def test_plain_markdown_keeps_an_admonitions_body_and_the_code_along_drops_solutions_inside_a_cell():
+    """An admonition with options (``:class: dropdown``) becomes its bold title and its whole body; a
+    solution admonition at the end of an Exercises cell is removed from the code-along notebook."""
+    from myst import plain
+    note = ":::{admonition} Note\n:class: tip\nFirst {glue:text}`x` line.\nSecond line.\n:::\n\nAfter."
+    assert plain(note, {"x": "42"}, {}) == "**Note.** First 42 line.\nSecond line.\n\n\nAfter."
+    cell = "## Exercises\n\n1. Why?\n\n:::{admonition} Solution 1\n:class: dropdown\nBecause.\n:::\n"
+    assert build.SOLUTION_BLOCK.sub("", cell).rstrip("\n") == "## Exercises\n\n1. Why?"
 
 
 def test_every_chapter_has_graded_exercises_at_every_level():
