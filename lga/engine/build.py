@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -109,6 +110,23 @@ def resolve_checkpoint_dir(name: str):
     if shipped:
         return tiny_clip_shipped.install_shipped_tiny_clip(data_dir() / tiny_clip_shipped.SHIPPED_NAME)
     return data_dir() / p
+
+
+def resolve_dataset_root(cfg, generate: bool = True, progress: bool = False) -> Path:
+    """``cfg.dataset_root()``; the book's AtomicActions (``data.dataset: atomic_actions`` with the root
+    ``atomic_actions-seed<N>`` directly under :func:`lga.config.data_dir`, the default dataset of seed
+    ``N``) is generated there first when it is missing or incomplete
+    (:func:`lga.data.atomic_actions.get_atomic_actions`), as the shipped tiny CLIP is installed, so a
+    ``cpu``-profile config runs on an empty data cache. Any other root is returned as it is (a missing
+    one fails where it is read, naming the folder); ``generate=False`` never generates (one process of
+    a multi-process run must not write what the others read)."""
+    root = cfg.dataset_root()
+    found = re.fullmatch(r"atomic_actions-seed(\d+)", root.name)
+    if (not generate or cfg.data.dataset != "atomic_actions" or found is None
+            or root.parent.resolve() != data_dir().resolve()):
+        return root
+    from ..data.atomic_actions import AtomicActionsConfig, get_atomic_actions  # heavy: the renderer
+    return get_atomic_actions(root, AtomicActionsConfig(seed=int(found.group(1))), progress=progress)
 
 
 def check_components(model_cfg) -> None:

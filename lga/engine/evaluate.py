@@ -24,7 +24,7 @@ from ..data.episodes import EpisodeSampler
 from ..util.files import atomic_write_text
 from ..data.manifest import verify_dataset
 from .augment import Crops
-from .build import anatomy_source, build_text_bank
+from .build import anatomy_source, build_text_bank, resolve_dataset_root
 from .checkpoint import file_hash, load_model_weights, read_metadata
 from .device import model_device, resolve_device, to_device
 from .features import cache_dir, cached_features, sampled_bounds, split_key
@@ -320,7 +320,7 @@ def evaluate_checkpoint(cfg, checkpoint=None, episodes: int | None = None, split
                                  "the config and backbone checkpoint of its run")
         ck_meta = load_model_weights(checkpoint, EpisodicModel(None, model.head) if head_only else model)
     model.to(device).eval()
-    root = cfg.dataset_root()
+    root = resolve_dataset_root(cfg)
     verify_dataset(root, allow_symlinks=cfg.data.allow_symlinks, skip=not cfg.data.verify)
     ds = VideoDataset(root, split, cfg.data.num_frames, mode="test", allow_symlinks=cfg.data.allow_symlinks)
     try:    # fail now, not after encoding the whole split

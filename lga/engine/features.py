@@ -43,7 +43,7 @@ from ..util.files import atomic_write_bytes
 from ..util.hashing import json_sha256
 from ..util.paths import data_dir
 from .augment import Crops
-from .build import anatomy_source, build_encoder, build_text_bank
+from .build import anatomy_source, build_encoder, build_text_bank, resolve_dataset_root
 from .device import resolve_device, worker_init
 from .model import encoder_key
 
@@ -373,7 +373,7 @@ class FrozenFeatures:
             encoder = build_encoder(cfg.model, device=device)
         encoder = encoder.to(device).eval()
         key = encoder_key(encoder)
-        root = cfg.dataset_root()
+        root = resolve_dataset_root(cfg, progress=progress)
         cache = cache_dir(cfg.train.feature_cache)
         crops = Crops.from_config(cfg.data)
         anatomy = anatomy_source(cfg, root)

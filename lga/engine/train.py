@@ -52,7 +52,7 @@ from ..optim import LRSchedule, NonFiniteLossError, make_optimizer, optimizer_st
 from ..util.files import DISK_FULL_ERRNOS, DiskFullError, atomic_write_text, write_json
 from . import checkpoint as ckpt
 from .augment import Crops
-from .build import anatomy_source, build_text_bank, check_components
+from .build import anatomy_source, build_text_bank, check_components, resolve_dataset_root
 from .device import device_kind, init_distributed, model_device, resolve_device, to_device, worker_init
 from .evaluate import evaluate_split
 from .features import FrameBank, FrozenFeatures, SplitFeatures, encode_split, sampled_bounds, video_bounds
@@ -426,7 +426,7 @@ def setup_run(cfg, out_dir, resume: bool = False, progress: bool = True, feature
     _check_run_dir(run_dir, resume, resolved)
 
     # --- data (checked before anything is written or encoded)
-    root = cfg.dataset_root()
+    root = resolve_dataset_root(cfg, generate=dist.world == 1)     # torchrun: generate it first
     verify_dataset(root, allow_symlinks=d.allow_symlinks, skip=not d.verify)
     crops = Crops.from_config(d)
     train_ds = val_ds = None
