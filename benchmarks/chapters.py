@@ -31,7 +31,8 @@ With ``--first-run`` each chapter is executed from an empty data cache of its ow
 opens only this chapter on a fresh machine (it generates AtomicActions, encodes the frame features,
 ... before its own work); the outputs are discarded and only the time is recorded, in
 ``metadata.lga.first_run`` (``threads``, ``seconds``, ``date``, ``machine``) and the substitutions
-``first_run_time`` and ``first_run_date``. The chapters' headers give both times.
+``first_run_time`` and ``first_run_date``. The chapters' headers give both times, and
+``{{ run_dates }}``: the warm run's date, and the first run's when it differs.
 
 Times depend on the machine and its load: they are figures, not tests.
 """
@@ -119,6 +120,13 @@ def record(nb, threads: int, seconds: float, fresh_cache: bool) -> None:
     subs = nb.metadata.setdefault("myst", {}).setdefault("substitutions", {})
     subs.update({"run_time": format_duration(seconds), "run_threads": str(threads),
                  "run_date": now.date().isoformat(), "run_machine": f"{cpu['cores']}-core {cpu['cpu']}"})
+    subs["run_dates"] = run_dates(subs)
+
+
+def run_dates(subs: dict) -> str:
+    """The header's ``{{ run_dates }}``: the date of the warm run, and of the first run when it differs."""
+    warm, first = subs.get("run_date"), subs.get("first_run_date")
+    return warm if first in (None, warm) else f"{warm} (warm) and {first} (first run)"
 
 
 def record_first_run(path: Path, threads: int, seconds: float) -> None:
@@ -130,8 +138,9 @@ def record_first_run(path: Path, threads: int, seconds: float) -> None:
     nb.metadata.setdefault("lga", {})["first_run"] = {
         "threads": threads, "seconds": seconds, "date": now.isoformat(), "fresh_cache": True,
         "machine": machine(), "python": platform.python_version(), "torch": version("torch")}
-    nb.metadata.setdefault("myst", {}).setdefault("substitutions", {}).update(
-        {"first_run_time": format_duration(seconds), "first_run_date": now.date().isoformat()})
+    subs = nb.metadata.setdefault("myst", {}).setdefault("substitutions", {})
+    subs.update({"first_run_time": format_duration(seconds), "first_run_date": now.date().isoformat()})
+    subs["run_dates"] = run_dates(subs)
     nbformat.write(nb, path)
 
 

@@ -1,7 +1,8 @@
 """How the chapters were executed, and how nbval checks them (README, "Writing a chapter").
 
 - Every chapter was executed by ``benchmarks/chapters.py --write``, which records in the notebook the
-  thread count and the run time; its header states that run time (``{{ run_time }}``).
+  thread count and the run time; its header states that run time (``{{ run_time }}``), and the time
+  of a run from an empty data cache (``{{ first_run_time }}``, ``chapters.py --first-run``).
 - ``make nbval`` checks the chapters with a thread count other than the one each was executed
   with, so a result that depends on the thread count cannot pass by accident.
 - nbval's markers: every cell runs (no ``NBVAL_SKIP``); a cell marked ``NBVAL_CHECK_OUTPUT`` has
@@ -75,6 +76,23 @@ def test_every_header_states_its_measured_run_time(path):
     assert "{{ run_time }}" in paragraph.group(1), (
         f"{path.name}: the run time must be the measured one, `{{{{ run_time }}}}` (written by "
         "benchmarks/chapters.py --write), not typed")
+    assert "{{ first_run_time }}" in paragraph.group(1) and "a few minutes more" not in paragraph.group(1), (
+        f"{path.name}: the header must also give the measured time from an empty data cache, "
+        "`{{ first_run_time }}` (written by benchmarks/chapters.py --first-run), not an estimate")
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=IDS)
+def test_every_chapter_records_its_first_run_from_an_empty_cache(path):
+    nb = nbformat.read(path, as_version=4)
+    first = nb.metadata.get("lga", {}).get("first_run")
+    assert first, f"{path.name}: no metadata.lga.first_run: run `python benchmarks/chapters.py book/{path.name} --first-run`"
+    assert first["fresh_cache"] is True and first["seconds"] > 0 and first["threads"] == execution(path)["threads"], first
+    subs = nb.metadata["myst"]["substitutions"]
+    assert subs["first_run_time"] == chapters_script.format_duration(first["seconds"]), \
+        f"{path.name}: first_run_time disagrees with metadata.lga.first_run; re-run chapters.py --first-run"
+    assert subs["first_run_date"] == first["date"][:10]
+    assert subs["run_dates"] == chapters_script.run_dates(subs), f"{path.name}: run_dates is stale; re-run chapters.py"
+    assert "{{ run_dates }}" in nb.cells[0].source, f"{path.name}: the header must date its times with {{{{ run_dates }}}}"
 
 
 def test_the_book_resolves_the_run_time_substitution():

@@ -133,5 +133,13 @@ def test_first_run_times_a_run_from_an_empty_cache_and_keeps_the_notebook(tmp_pa
     subs = done.metadata["myst"]["substitutions"]
     assert subs["first_run_time"] == chapters.format_duration(first["seconds"]) and subs["run_time"] == "3 s"
     assert subs["first_run_date"] == first["date"][:10]
+    assert subs["run_dates"] == chapters.run_dates(subs)
     with pytest.raises(SystemExit):
         chapters.main([str(path), "--first-run", "--write"])
+
+
+def test_run_dates_name_the_first_run_only_when_its_date_differs():
+    assert chapters.run_dates({"run_date": "2026-12-08", "first_run_date": "2026-12-08"}) == "2026-12-08"
+    assert chapters.run_dates({"run_date": "2026-12-08"}) == "2026-12-08"
+    assert chapters.run_dates({"run_date": "2026-12-08", "first_run_date": "2026-12-09"}) == \
+        "2026-12-08 (warm) and 2026-12-09 (first run)"
