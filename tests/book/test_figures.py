@@ -395,6 +395,16 @@ def test_no_cell_ends_in_a_helper_value(chapter):
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_no_checked_cell_relies_on_a_semicolon(chapter):
+    """nbval runs cells without storing them in IPython's history, so a trailing ';' does not quiet a
+    value there: a cell whose outputs nbval compares (NBVAL_CHECK_OUTPUT) would then show one more
+    output than the committed notebook. Such a cell ends in an assignment (``_ = glue_number(...)``)."""
+    bad = [f"{chapter.name} cell {i}: {last_line(src)}" for i, src, _ in code_cells(chapter)
+           if "NBVAL_CHECK_OUTPUT" in src and last_line(src).split("#")[0].rstrip().endswith(";")]
+    assert not bad, f"end these checked cells with an assignment (`_ = ...`), not ';': {bad}"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
 def test_no_stored_cell_result_is_a_bare_value(chapter):
     bad = []
     for i, src, cell in code_cells(chapter):
