@@ -68,7 +68,7 @@ from .atomic_design import (LABEL_LEVELS, PAIR_CYCLE, PAIR_KINDS, VERSION, VERSI
 from .atomic_phases import phase_bounds, phase_frame_accuracy, variable_phase_bounds, video_phase_bounds
 from .atomic_render import distractor_tracks, render_video, sample_look
 from .atomic_anatomy import NOISE_KINDS, anatomy_dict, noisy_anatomy, relabel_anatomy
-from .atomic_generate import default_root, generate, get_atomic_actions, verify
+from .atomic_generate import default_root, default_seed, generate, get_atomic_actions, verify
 from .atomic_pairs import PhasePairs, phase_pairs
 
 __all__ = ["VERSION", "VERSIONS", "PAIR_KINDS", "PAIR_CYCLE", "WORDINGS", "LABEL_LEVELS", "WORDING_COPY", "ActionClass",
@@ -76,7 +76,7 @@ __all__ = ["VERSION", "VERSIONS", "PAIR_KINDS", "PAIR_CYCLE", "WORDINGS", "LABEL
            "load_classes", "load_wording", "phase_bounds", "variable_phase_bounds", "phase_frame_accuracy",
            "video_phase_bounds", "sample_look", "distractor_tracks", "render_video", "NOISE_KINDS",
            "anatomy_dict", "noisy_anatomy", "relabel_anatomy", "generate", "verify", "get_atomic_actions",
-           "default_root", "PhasePairs", "phase_pairs", "main"]
+           "default_root", "default_seed", "PhasePairs", "phase_pairs", "main"]
 
 
 def _float01(text: str) -> float:

@@ -249,6 +249,16 @@ def default_root(cfg: AtomicActionsConfig) -> str:
     return f"{name}-{digest[:10]}"
 
 
+def default_seed(name: str) -> int | None:
+    """The seed whose default dataset :func:`default_root` names ``name`` (``atomic_actions-seed3`` -> 3),
+    or None for any other folder name (a sweep dataset's, or a folder of one's own)."""
+    prefix = "atomic_actions-seed"
+    seed = name.removeprefix(prefix)
+    if name == seed or not seed.isdigit() or default_root(AtomicActionsConfig(seed=int(seed))) != name:
+        return None
+    return int(seed)
+
+
 def _is_complete(root: Path) -> bool:
     """The dataset at ``root`` matches its manifest (see :func:`verify`)."""
     return not verify(root)

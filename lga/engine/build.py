@@ -31,7 +31,6 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -121,12 +120,13 @@ def resolve_dataset_root(cfg, generate: bool = True, progress: bool = False) -> 
     one fails where it is read, naming the folder); ``generate=False`` never generates (one process of
     a multi-process run must not write what the others read)."""
     root = cfg.dataset_root()
-    found = re.fullmatch(r"atomic_actions-seed(\d+)", root.name)
-    if (not generate or cfg.data.dataset != "atomic_actions" or found is None
-            or root.parent.resolve() != data_dir().resolve()):
+    if not generate or cfg.data.dataset != "atomic_actions" or root.parent.resolve() != data_dir().resolve():
         return root
-    from ..data.atomic_actions import AtomicActionsConfig, get_atomic_actions  # heavy: the renderer
-    return get_atomic_actions(root, AtomicActionsConfig(seed=int(found.group(1))), progress=progress)
+    from ..data.atomic_actions import AtomicActionsConfig, default_seed, get_atomic_actions  # heavy: the renderer
+    seed = default_seed(root.name)
+    if seed is None:
+        return root
+    return get_atomic_actions(root, AtomicActionsConfig(seed=seed), progress=progress)
 
 
 def check_components(model_cfg) -> None:

@@ -61,3 +61,13 @@ def test_features_of_a_cpu_config_on_an_empty_cache_ask_for_the_dataset(calls, t
     with pytest.raises(FileNotFoundError, match="dataset.json"):     # the fake generator writes nothing
         FrozenFeatures.from_config(cfg, encoder=torch.nn.Linear(1, 1), splits=("test",), progress=False)
     assert calls == [(tmp_path / "atomic_actions-seed0", 0)]
+
+
+def test_default_seed_inverts_default_root():
+    from lga.data.atomic_actions import AtomicActionsConfig, default_root, default_seed
+    for seed in (0, 3, 12):
+        assert default_seed(default_root(AtomicActionsConfig(seed=seed))) == seed
+    sweep = default_root(AtomicActionsConfig(seed=0, phase_cue=0.0))           # a sweep's folder: name + digest
+    assert sweep.startswith("atomic_actions-seed0-") and default_seed(sweep) is None
+    for other in ("atomic_actions-seed", "atomic_actions-seedx", "my_atomic_actions", "hmdb51"):
+        assert default_seed(other) is None
