@@ -107,19 +107,21 @@ def kernel_env(threads: int, data_dir: str | None) -> dict:
     return env
 
 
+def run_record(threads: int, seconds: float, fresh_cache: bool) -> dict:
+    """How a run went, as the notebook's metadata keeps it: ``threads``, ``seconds`` (rounded to the
+    tenth the header shows), ``date`` (UTC), ``fresh_cache``, ``machine`` and the Python and torch versions."""
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    return {"threads": threads, "seconds": round(seconds, 1), "date": now.isoformat(), "fresh_cache": fresh_cache,
+            "machine": machine(), "python": platform.python_version(), "torch": version("torch")}
+
+
 def record(nb, threads: int, seconds: float, fresh_cache: bool) -> None:
     """Write how the notebook was executed into its metadata (see the module docstring)."""
-    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
-    cpu = machine()
-    seconds = round(seconds, 1)          # the header's run_time is the text of the seconds recorded
-    nb.metadata.setdefault("lga", {})["execution"] = {
-        "threads": threads, "seconds": seconds, "date": now.isoformat(),
-        "fresh_cache": fresh_cache, "machine": cpu,
-        "python": platform.python_version(), "torch": version("torch"),
-    }
+    run = nb.metadata.setdefault("lga", {})["execution"] = run_record(threads, seconds, fresh_cache)
+    cpu = run["machine"]
     subs = nb.metadata.setdefault("myst", {}).setdefault("substitutions", {})
-    subs.update({"run_time": format_duration(seconds), "run_threads": str(threads),
-                 "run_date": now.date().isoformat(), "run_machine": f"{cpu['cores']}-core {cpu['cpu']}"})
+    subs.update({"run_time": format_duration(run["seconds"]), "run_threads": str(threads),
+                 "run_date": run["date"][:10], "run_machine": f"{cpu['cores']}-core {cpu['cpu']}"})
     subs["run_dates"] = run_dates(subs)
 
 
@@ -133,13 +135,9 @@ def record_first_run(path: Path, threads: int, seconds: float) -> None:
     """Write the time of a run from an empty data cache into the notebook at ``path`` (its metadata
     only: cells and outputs are kept as they are)."""
     nb = nbformat.read(path, as_version=4)
-    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
-    seconds = round(seconds, 1)
-    nb.metadata.setdefault("lga", {})["first_run"] = {
-        "threads": threads, "seconds": seconds, "date": now.isoformat(), "fresh_cache": True,
-        "machine": machine(), "python": platform.python_version(), "torch": version("torch")}
+    run = nb.metadata.setdefault("lga", {})["first_run"] = run_record(threads, seconds, fresh_cache=True)
     subs = nb.metadata.setdefault("myst", {}).setdefault("substitutions", {})
-    subs.update({"first_run_time": format_duration(seconds), "first_run_date": now.date().isoformat()})
+    subs.update({"first_run_time": format_duration(run["seconds"]), "first_run_date": run["date"][:10]})
     subs["run_dates"] = run_dates(subs)
     nbformat.write(nb, path)
 
