@@ -38,7 +38,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from myst import plain_notebook  # noqa: E402
+from myst import ADMONITION, plain_notebook  # noqa: E402
 
 SPECS = ROOT / "course" / "assignments"
 STUDENT = ROOT / "course" / "student"
@@ -131,8 +131,11 @@ def stub_cells(nb) -> dict[str, tuple[int, list[str]]]:
 
 # --- the code-along notebook -----------------------------------------------------------------------
 
-#: a solution's admonition inside a markdown cell (a chapter's Exercises cell may end with Solution 1)
-SOLUTION_BLOCK = re.compile(r"^:::+\s*\{admonition\}\s*Solution\b.*?^:::+[ \t]*$\n?", flags=re.M | re.S)
+def drop_solutions(markdown: str) -> str:
+    """``markdown`` without its solution admonitions (a chapter's Exercises cell may end with
+    Solution 1), found by the converter's own admonition pattern (:data:`myst.ADMONITION`)."""
+    kept = ADMONITION.sub(lambda m: "" if re.match(r"Solution\b", m.group(1).strip()) else m.group(0), markdown)
+    return kept.rstrip("\n")
 
 
 def is_solution(cell) -> bool:
@@ -151,7 +154,7 @@ def code_along(chapter: Path, docstrings: dict[str, str]) -> nbformat.NotebookNo
         if is_solution(cell) or (cell.cell_type == "markdown" and cell.source.lstrip().startswith("## References")):
             continue
         if cell.cell_type == "markdown":
-            cell.source = SOLUTION_BLOCK.sub("", cell.source).rstrip("\n")
+            cell.source = drop_solutions(cell.source)
         if cell.cell_type == "code":
             tags = cell.metadata.get("tags", [])
             if "stub" in tags:
